@@ -1,0 +1,92 @@
+"""Flags and plumbing shared by the CLI verbs: gate, store, publisher, JSON output, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from datetime import timedelta
+from typing import Any
+
+from ..errors import PermanentError, TransientError
+from ..machines.gate_actor import GateActor
+from ..machines.gate_data import GateData
+from ..machines.spec import GateSpec, load_spec
+from ..publishers import open_publisher
+from ..runtime import Runtime
+from ..stores import open_store
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_PERMANENT",
+    "EXIT_TRANSIENT",
+    "add_common",
+    "emit_json",
+    "open_runtime",
+    "operator_name",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_PERMANENT = 2
+EXIT_TRANSIENT = 75  # EX_TEMPFAIL: retry later
+
+
+def add_common(parser: argparse.ArgumentParser, *, gate_default: str | None = None) -> None:
+    parser.add_argument(
+        "--gate",
+        default=gate_default or os.environ.get("PHASEACTORS_GATE"),
+        help="gate name (machines/NAME.toml) or path to a gate file [$PHASEACTORS_GATE]",
+    )
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="memory://, sqlite:///path.db or firestore://PROJECT[/DB] "
+        "[$PHASEACTORS_STORE, default sqlite:///phaseactors.db]",
+    )
+    parser.add_argument(
+        "--publisher",
+        default=None,
+        help="jsonl://PATH, log:// or pubsub://PROJECT [$PHASEACTORS_PUBLISHER, default log://]",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout, nothing else"
+    )
+
+
+def open_runtime(
+    args: argparse.Namespace, *, publisher_default: str = "log://", lease_seconds: float = 30.0
+) -> tuple[GateSpec, Runtime[GateData]]:
+    if not args.gate:
+        raise PermanentError("no gate given: use --gate NAME|PATH or set PHASEACTORS_GATE")
+    spec = load_spec(args.gate)
+    runtime = Runtime(
+        GateActor(spec),
+        open_store(args.store),
+        open_publisher(args.publisher, default=publisher_default),
+        lease=timedelta(seconds=lease_seconds),
+    )
+    return spec, runtime
+
+
+def operator_name() -> str:
+    """Who is running an operator command, for the audit trail."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return os.environ.get("PHASEACTORS_OPERATOR", user)
+
+
+def emit_json(value: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(value, sort_keys=True, default=str) + "\n")
+
+
+def exit_code_for(error: BaseException) -> int:
+    if isinstance(error, PermanentError):
+        return EXIT_PERMANENT
+    if isinstance(error, TransientError):
+        return EXIT_TRANSIENT
+    return EXIT_FAILED

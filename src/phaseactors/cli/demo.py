@@ -1,0 +1,257 @@
+"""``phaseactors demo``: every completion of a gate, duplicated and shuffled, delivered by
+concurrent workers to one key; exactly one trigger comes out.
+
+Execution ids are stable per (processor, key), so running the demo again on the same store
+delivers only duplicates and publishes nothing new; a demo killed half-way and started again
+finishes the key with one trigger in total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..actor import Outcome
+from ..machines.gate_actor import GateActor
+from ..machines.gate_data import GateData
+from ..machines.gate_status import gate_status
+from ..machines.spec import GateSpec, find_gate, load_spec
+from ..publishers import JsonlPublisher, open_publisher, read_jsonl
+from ..runtime import Runtime
+from ..stores import DEFAULT_STORE_URL, MemoryStore, open_store
+from .common import add_common, emit_json
+from .render import render_history, render_status
+
+DEFAULT_KEY = "2025-11-29"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="deliver a gate's completions concurrently, duplicated and shuffled",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--key", default=DEFAULT_KEY, help=f"the key (default {DEFAULT_KEY})")
+    parser.add_argument("--workers", type=int, default=8, help="concurrent workers (default 8)")
+    parser.add_argument(
+        "--duplicates", type=int, default=3, help="copies of each completion (default 3)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="shuffle seed (default random)")
+    parser.add_argument(
+        "--mode", choices=("processes", "threads"), default="processes",
+        help="workers are processes (default) or threads",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lease-seconds", type=float, default=5.0,
+        help="publish lease; a crashed run's pending trigger is re-driven after it (default 5)",
+    )  # fmt: skip
+    add_common(parser, gate_default="phase2_to_phase3")
+    parser.set_defaults(run=run)
+
+
+def plan(spec: GateSpec, key: str, copies: int, seed: int) -> list[tuple[dict[str, Any], str]]:
+    """(producer body, message id) for every copy of every processor's completion, shuffled.
+
+    Each processor reports under a name drawn from its aliases; a copy is either a transport
+    redelivery (same message id) or a second publish by the producer (new message id).
+    """
+    rng = random.Random(seed)
+    deliveries: list[tuple[dict[str, Any], str]] = []
+    for n, name in enumerate(spec.expected):
+        names = [name] + [alias for alias, target in spec.aliases.items() if target == name]
+        if spec.names.dataset_qualified:
+            names.append(f"raw.{name}")
+        body = {
+            "processor_name": rng.choice(names),
+            spec.key.field: key,
+            "status": "no_data" if n % 7 == 6 else "success",
+            "execution_id": f"{name}-{key}",
+            "correlation_id": f"demo-{key}",
+            "output_table": name,
+            "record_count": 0 if n % 7 == 6 else rng.randint(10, 5000),
+            "metadata": {"entities_changed": [f"entity-{rng.randint(1, 30)}"]},
+        }
+        message_ids = [f"{name}-{key}-m0"]
+        for copy in range(1, copies):
+            redelivery = rng.random() < 0.5
+            message_ids.append(message_ids[0] if redelivery else f"{name}-{key}-m{copy}")
+        deliveries.extend((body, message_id) for message_id in message_ids)
+    rng.shuffle(deliveries)
+    return deliveries
+
+
+_worker_runtime: Runtime[GateData] | None = None
+_worker_spec: GateSpec | None = None
+
+
+def _init_worker(gate: str, store: str, publisher: str, lease: float) -> None:
+    global _worker_runtime, _worker_spec
+    _worker_spec = load_spec(gate)
+    _worker_runtime = Runtime(
+        GateActor(_worker_spec),
+        open_store(store),
+        open_publisher(publisher),
+        lease=timedelta(seconds=lease),
+    )
+
+
+def _deliver(body: dict[str, Any], message_id: str) -> dict[str, Any]:
+    from ..intake import accept_message
+
+    assert _worker_runtime is not None
+    assert _worker_spec is not None
+    delivery = accept_message(
+        _worker_runtime, _worker_spec, body, message_id=message_id, source="demo"
+    )
+    return {
+        "reported_as": body["processor_name"],
+        "outcome": delivery.outcome.value,
+        "state": delivery.snapshot.state,
+        "published": list(delivery.published),
+        "attempts": delivery.attempts,
+    }
+
+
+def _default_publisher(store_url: str) -> str:
+    parts = urlsplit(store_url)
+    if parts.scheme == "sqlite":
+        path = Path(parts.path[1:] if parts.path.startswith("/") else parts.path)
+        return f"jsonl://{path.with_suffix('.triggers.jsonl')}"
+    if parts.scheme == "memory":
+        return "jsonl://phaseactors.triggers.jsonl"
+    return "log://"
+
+
+def _message_ids(publisher_url: str) -> set[str]:
+    if not publisher_url.startswith("jsonl://"):
+        return set()
+    return {str(m["message_id"]) for m in read_jsonl(publisher_url[len("jsonl://") :])}
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 1 or args.duplicates < 1:
+        raise SystemExit("--workers and --duplicates must be at least 1")
+    gate_path = str(find_gate(args.gate))
+    spec = load_spec(gate_path)
+    key = spec.key.validate(args.key)
+    store_url = args.store or os.environ.get("PHASEACTORS_STORE") or DEFAULT_STORE_URL
+    publisher_url = args.publisher or _default_publisher(store_url)
+    seed = args.seed if args.seed is not None else random.randrange(1_000_000)
+    say: Callable[[str], None] = (lambda _: None) if args.json else print
+
+    store = open_store(store_url)
+    mode = "threads" if isinstance(store, MemoryStore) else args.mode
+    runtime = Runtime(
+        GateActor(spec), store, open_publisher(publisher_url),
+        lease=timedelta(seconds=args.lease_seconds),
+    )  # fmt: skip
+    before = _message_ids(publisher_url)
+    deliveries = plan(spec, key, args.duplicates, seed)
+    say(
+        f"demo: {len(spec.expected)} processors x {args.duplicates} copies = {len(deliveries)}"
+        f" deliveries to {spec.name}/{key} by {args.workers} {mode} (seed {seed})"
+    )
+    say(f"store {store_url}, triggers to {publisher_url}\n")
+
+    started = time.perf_counter()
+    outcomes: Counter[str] = Counter()
+    published: list[str] = []
+    errors: list[str] = []
+    executor: Executor
+    if mode == "processes":
+        executor = ProcessPoolExecutor(
+            args.workers, initializer=_init_worker,
+            initargs=(gate_path, store_url, publisher_url, args.lease_seconds),
+        )  # fmt: skip
+    else:
+        global _worker_runtime, _worker_spec
+        _worker_runtime, _worker_spec = runtime, spec
+        executor = ThreadPoolExecutor(args.workers)
+    with executor:
+        futures = [executor.submit(_deliver, body, mid) for body, mid in deliveries]
+        for done, future in enumerate(as_completed(futures), start=1):
+            try:
+                result = future.result()
+            except Exception as exc:  # reported below; the sweep and a rerun recover
+                errors.append(f"{type(exc).__name__}: {exc}")
+                say(f"[{done:3}/{len(deliveries)}] error: {exc}")
+                continue
+            outcomes[result["outcome"]] += 1
+            published.extend(result["published"])
+            note = f"  -> published trigger {result['published'][0]}" if result["published"] else ""
+            say(
+                f"[{done:3}/{len(deliveries)}] {result['reported_as']:<34} {result['outcome']:<9}"
+                f" {result['state']:<9}{note}"
+            )
+
+    published.extend(_finish_pending(runtime, key, args.lease_seconds, say))
+    wall = time.perf_counter() - started
+    snapshot = runtime.load(key)
+    assert snapshot is not None
+    status = gate_status(spec, snapshot)
+    new_messages = set(published) - before
+    trigger = snapshot.data.trigger
+    summary = {
+        "gate": spec.name,
+        "key": key,
+        "state": snapshot.state,
+        "completions_recorded": len(snapshot.data.done),
+        "expected": len(spec.expected),
+        "deliveries": len(deliveries),
+        "outcomes": dict(outcomes),
+        "duplicates_ignored": outcomes[Outcome.DUPLICATE.value],
+        "errors": errors,
+        "triggers_published": len(new_messages),
+        "trigger_id": trigger.trigger_id if trigger else None,
+        "message_id": trigger.message_id if trigger else None,
+        "workers": args.workers,
+        "mode": mode,
+        "seed": seed,
+        "store": store_url,
+        "publisher": publisher_url,
+        "wall_s": round(wall, 3),
+    }
+    if args.json:
+        emit_json(summary)
+    else:
+        print("\ntransitions:")
+        print(render_history(status["history"]))
+        print("\nstatus:")
+        print(render_status({**status, "history": []}))
+        print(
+            f"\n{summary['completions_recorded']} completions recorded,"
+            f" {summary['duplicates_ignored']} duplicates ignored,"
+            f" {summary['triggers_published']} trigger published by this run"
+            f" ({summary['trigger_id']}) in {wall:.2f}s"
+        )
+        if isinstance(runtime.publisher, JsonlPublisher):
+            print(f"published messages: {runtime.publisher.path}")
+    return 0 if snapshot.state == "triggered" and not errors else 1
+
+
+def _finish_pending(
+    runtime: Runtime[GateData], key: str, lease_seconds: float, say: Callable[[str], None]
+) -> list[str]:
+    """Publish a trigger left pending (a failed publish, or a crashed earlier run's lease)."""
+    published: list[str] = []
+    deadline = time.monotonic() + lease_seconds + 5
+    while True:
+        report = runtime.sweep([key])
+        published.extend(report.published)
+        if not report.still_pending and not report.errors:
+            return published
+        if time.monotonic() > deadline:
+            say(f"trigger still pending after {lease_seconds + 5:.0f}s; run `phaseactors sweep`")
+            return published
+        say("a pending trigger is leased by an earlier run; waiting for the lease to expire")
+        time.sleep(1.0)

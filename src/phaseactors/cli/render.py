@@ -1,0 +1,91 @@
+"""Human-readable renderings of a gate key's status for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["render_history", "render_status", "table"]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain aligned text table."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _time(text: str | None) -> str:
+    return (text or "")[11:19]
+
+
+def render_history(history: Sequence[dict[str, Any]]) -> str:
+    rows = [
+        (
+            _time(h["at"]), h["generation"], f"{h['source']} -> {h['target']}", h["event"],
+            h.get("cause", "") + (f" (by {h['by']})" if h.get("by") else ""),
+        )
+        for h in history
+    ]  # fmt: skip
+    return table(("at (UTC)", "gen", "transition", "event", "cause"), rows)
+
+
+def render_status(status: dict[str, Any]) -> str:
+    """The ``phaseactors status`` screen: state, trigger, per-processor table, history."""
+    lines = [
+        f"{status['gate']} / {status['key']}: {status['state'].upper()}"
+        f"  (generation {status['generation']}, version {status['version']})"
+    ]
+    if status.get("failed_reason"):
+        lines.append(f"failed: {status['failed_reason']}")
+    trigger = status["trigger"]
+    if trigger is None:
+        lines.append("trigger: not decided")
+    else:
+        published = (
+            f"published as {trigger['message_id']}" if trigger["published"] else "NOT YET PUBLISHED"
+        )
+        lines.append(f"trigger: {trigger['trigger_id']}  {published}  ({trigger['reason']})")
+    for entry in status["pending_outbox"]:
+        lease = entry.get("lease")
+        held = f", leased to {lease['owner']} until {lease['until']}" if lease else ""
+        error = f", last error: {entry['last_error']}" if entry.get("last_error") else ""
+        lines.append(
+            f"pending outbox: {entry['id']} -> {entry['topic']}"
+            f" ({entry['publish_attempts']} failed attempts{held}{error})"
+        )
+    rows: list[tuple[Any, ...]] = []
+    for name in status["required"] + status["optional"]:
+        kind = "required" if name in status["required"] else "optional"
+        record = status["done"].get(name)
+        failure = status["failures"].get(name)
+        if record is not None:
+            rows.append(_row(name, kind, "done", record))
+        elif failure is not None:
+            rows.append(_row(name, kind, "FAILED", failure))
+        else:
+            rows.append((name, kind, "missing", "", "", "", ""))
+    rows.extend(_row(r["processor"], "-", "late", r) for r in status["late"])
+    rows.extend(_row(n, "-", "unknown", r) for n, r in status["unknown"].items())
+    lines += ["", table(("processor", "kind", "status", "reported as", "execution",
+                         "correlation", "received (UTC)"), rows)]  # fmt: skip
+    done = len(status["done"])
+    lines.append(
+        f"\n{done} of {len(status['required']) + len(status['optional'])} done;"
+        f" missing: {', '.join(status['missing']) or 'none'}"
+    )
+    if status["history"]:
+        lines += ["", render_history(status["history"])]
+    return "\n".join(lines)
+
+
+def _row(name: str, kind: str, state: str, record: dict[str, Any]) -> tuple[Any, ...]:
+    status = record["status"] if state in ("done", "late", "unknown") else "failed"
+    return (
+        name, kind, f"{state} ({status})" if state != "FAILED" else state, record["reported_as"],
+        record["execution_id"], record["correlation_id"], _time(record["received_at"]),
+    )  # fmt: skip

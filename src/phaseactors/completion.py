@@ -1,0 +1,72 @@
+"""The completion value: one processor's report that it finished its work for a key."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+from attrs import field, frozen, validators
+
+from .validators import utc_datetime
+
+__all__ = ["Completion", "Status"]
+
+
+class Status(enum.StrEnum):
+    """What a processor says about its run; gates decide which count as done or failed."""
+
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    NO_DATA = "no_data"
+    FAILED = "failed"
+
+
+def _text(max_len: int = 512) -> Any:
+    return [
+        validators.instance_of(str),
+        validators.min_len(1),
+        validators.max_len(max_len),
+    ]
+
+
+def _optional_text(max_len: int = 4096) -> Any:
+    return validators.optional([validators.instance_of(str), validators.max_len(max_len)])
+
+
+def _default_correlation(self: Completion) -> str:
+    return self.execution_id
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value or {})
+
+
+@frozen(kw_only=True)
+class Completion:
+    """A validated completion. ``processor`` is the name as reported, before alias resolution."""
+
+    processor: str = field(validator=_text(200))
+    key: str = field(validator=_text(200))
+    status: Status = field(converter=Status)
+    execution_id: str = field(validator=_text())
+    correlation_id: str = field(
+        default=attrs.Factory(_default_correlation, takes_self=True), validator=_text()
+    )
+    message_id: str | None = field(default=None, validator=_optional_text(512))
+    output_table: str | None = field(default=None, validator=_optional_text(512))
+    record_count: int | None = field(
+        default=None,
+        validator=validators.optional([validators.instance_of(int), validators.ge(0)]),
+    )
+    reported_at: datetime | None = field(default=None, validator=utc_datetime)
+    error_message: str | None = field(default=None, validator=_optional_text())
+    metadata: Mapping[str, Any] = field(
+        factory=dict, converter=_frozen_mapping, repr=False, hash=False
+    )
+
+    @property
+    def failed(self) -> bool:
+        return self.status is Status.FAILED

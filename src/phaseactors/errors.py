@@ -1,0 +1,90 @@
+"""The exceptions phaseactors raises, split by what a caller must do about them.
+
+A :class:`PermanentError` can never succeed on retry: acknowledge the message and quarantine it.
+A :class:`TransientError` may succeed later: raise so the transport redelivers.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ContentionError",
+    "InvalidKey",
+    "InvalidMessage",
+    "PermanentError",
+    "PhaseactorsError",
+    "PublishFailed",
+    "SpecError",
+    "StoreUnavailable",
+    "TransientError",
+    "TransitionRefused",
+    "UnknownGate",
+]
+
+
+class PhaseactorsError(Exception):
+    """Base class of every error phaseactors raises on purpose."""
+
+
+class PermanentError(PhaseactorsError):
+    """Retrying cannot help: the message is acknowledged and quarantined with this reason."""
+
+
+class InvalidMessage(PermanentError):
+    """A message that does not describe a valid completion; ``field`` names the defect."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class InvalidKey(InvalidMessage):
+    """A key that the gate's key format rejects, so it never becomes a document id."""
+
+
+class UnknownGate(PermanentError):
+    """No gate definition of that name or path exists."""
+
+
+class TransitionRefused(PermanentError):
+    """The actor's state machine refuses this event in its current state."""
+
+    def __init__(self, event: str, state: str, why: str = "") -> None:
+        detail = f": {why}" if why else ""
+        super().__init__(f"event {event!r} is not allowed in state {state!r}{detail}")
+        self.event = event
+        self.state = state
+
+
+class SpecError(PhaseactorsError):
+    """A gate definition is malformed; the message names the file and the field."""
+
+    def __init__(self, source: str, field: str, problem: str) -> None:
+        super().__init__(f"{source}: {field}: {problem}")
+        self.source = source
+        self.field = field
+        self.problem = problem
+
+
+class TransientError(PhaseactorsError):
+    """The operation may succeed later; the transport should redeliver."""
+
+
+class ContentionError(TransientError):
+    """The store's retry budget for one key was spent on conflicting writers."""
+
+    def __init__(self, gate: str, key: str, attempts: int) -> None:
+        super().__init__(
+            f"{gate}/{key}: gave up after {attempts} conflicting attempts; retry later"
+        )
+        self.gate = gate
+        self.key = key
+        self.attempts = attempts
+
+
+class StoreUnavailable(TransientError):
+    """The store could not be reached or refused the operation for now."""
+
+
+class PublishFailed(TransientError):
+    """An outbox message could not be published; it stays pending and will be re-driven."""

@@ -1,0 +1,184 @@
+"""Generic actor on python-statemachine: hydrate, send, freeze; outbox leases; version bumps.
+
+A machine and its model are kept per thread and re-hydrated by assigning the model's fields,
+so a step does not pay for building a machine. Hydration sets the state field directly, so the
+initial state is never re-entered.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+import attrs
+from statemachine.exceptions import TransitionNotAllowed
+
+from .actor import Outcome, Stepped
+from .errors import TransitionRefused
+from .events import Claim, Event, OutboxPublished, OutboxReleased
+from .snapshot import HistoryEntry, Lease, OutboxEntry, Snapshot
+
+__all__ = ["ActorModel", "MachineActor"]
+
+D = TypeVar("D")
+
+
+class ActorModel(Generic[D]):
+    """The mutable working copy of one snapshot, bound to a machine for one step."""
+
+    #: Events recorded in history even when they do not change the state.
+    audited: ClassVar[frozenset[str]] = frozenset()
+
+    state: str
+    snapshot: Snapshot[D]
+
+    def load(self, snapshot: Snapshot[D]) -> None:
+        self.snapshot = snapshot
+        self.state = snapshot.state
+        self.generation = snapshot.generation
+        self.outbox: list[OutboxEntry] = list(snapshot.outbox)
+        self.history: list[HistoryEntry] = list(snapshot.history)
+        self.load_data(snapshot.data)
+
+    def freeze(self) -> Snapshot[D]:
+        return self.snapshot.evolve(
+            state=self.state,
+            generation=self.generation,
+            outbox=tuple(self.outbox),
+            history=tuple(self.history),
+            data=self.freeze_data(),
+        )
+
+    def load_data(self, data: D) -> None:
+        raise NotImplementedError
+
+    def freeze_data(self) -> D:
+        raise NotImplementedError
+
+    def cause(self, event: str, kwargs: dict[str, Any]) -> str:
+        """A short human reason for a history entry."""
+        return str(kwargs.get("reason", ""))
+
+    def after_transition(self, event: str, source: Any, target: Any, **kwargs: Any) -> None:
+        if source.id == target.id and event not in self.audited:
+            return
+        self.history.append(
+            HistoryEntry(
+                at=kwargs["at"],
+                event=str(event),
+                source=source.id,
+                target=target.id,
+                generation=self.generation,
+                cause=self.cause(str(event), kwargs),
+                by=kwargs.get("by"),
+            )
+        )
+
+
+class MachineActor(ABC, Generic[D]):
+    """Base for actors whose transitions are a python-statemachine ``StateMachine``."""
+
+    machine_class: ClassVar[type[Any]]
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @abstractmethod
+    def new_model(self) -> ActorModel[D]:
+        """A fresh, unloaded model for this actor's machine."""
+
+    @abstractmethod
+    def handle(self, snapshot: Snapshot[D], event: Event) -> Stepped[D]:
+        """Apply a domain event. Return the input snapshot object itself when nothing changes."""
+
+    def on_published(self, snapshot: Snapshot[D], event: OutboxPublished) -> Stepped[D]:
+        """An outbox entry was published; by default it simply leaves the outbox."""
+        remaining = tuple(e for e in snapshot.outbox if e.id != event.entry_id)
+        return Stepped(snapshot.evolve(outbox=remaining), Outcome.APPLIED)
+
+    def step(self, snapshot: Snapshot[D], event: Event) -> Stepped[D]:
+        if isinstance(event, OutboxPublished):
+            if snapshot.outbox_entry(event.entry_id) is None:
+                stepped: Stepped[D] = Stepped(snapshot, Outcome.STALE, "already confirmed")
+            else:
+                stepped = self.on_published(snapshot, event)
+        elif isinstance(event, OutboxReleased):
+            stepped = _release(snapshot, event)
+        else:
+            stepped = self.handle(snapshot, event)
+        result = stepped.snapshot
+        if event.claim is not None:
+            result = _claim(result, event.claim, event.at)
+        if result is snapshot:
+            return stepped
+        bumped = result.evolve(version=snapshot.version + 1, updated_at=event.at)
+        return Stepped(bumped, stepped.outcome, stepped.detail)
+
+    def transition(self, snapshot: Snapshot[D], event: str, **kwargs: Any) -> Snapshot[D]:
+        """Send ``event`` to the machine hydrated from ``snapshot``; return the new snapshot."""
+        with self._bound() as (machine, model):
+            model.load(snapshot)
+            try:
+                machine.send(event, **kwargs)
+            except TransitionNotAllowed:
+                raise TransitionRefused(event, snapshot.state) from None
+            return model.freeze()
+
+    def allowed_events(self, state: str) -> list[str]:
+        """Event names the machine accepts in ``state`` (guards not evaluated)."""
+        for candidate in self.machine_class.states:
+            if candidate.id == state:
+                return sorted({str(e) for t in candidate.transitions for e in t.events})
+        raise ValueError(f"unknown state {state!r}")
+
+    @contextmanager
+    def _bound(self) -> Iterator[tuple[Any, ActorModel[D]]]:
+        local = self._local
+        if getattr(local, "busy", False):  # re-entered from a callback: use a private pair
+            model = self.new_model()
+            yield self.machine_class(model=model), model
+            return
+        pair = getattr(local, "pair", None)
+        if pair is None:
+            model = self.new_model()
+            pair = local.pair = (self.machine_class(model=model), model)
+        local.busy = True
+        try:
+            yield pair
+        finally:
+            local.busy = False
+
+
+def _release(snapshot: Snapshot[D], event: OutboxReleased) -> Stepped[D]:
+    entry = snapshot.outbox_entry(event.entry_id)
+    if entry is None or entry.lease is None or entry.lease.owner != event.owner:
+        return Stepped(snapshot, Outcome.STALE, "lease not held")
+    released = _replace_entry(
+        snapshot,
+        attrs.evolve(
+            entry,
+            lease=None,
+            publish_attempts=entry.publish_attempts + 1,
+            last_error=event.error or None,
+        ),
+    )
+    return Stepped(released, Outcome.APPLIED)
+
+
+def _claim(snapshot: Snapshot[D], claim: Claim, now: datetime) -> Snapshot[D]:
+    result = snapshot
+    for entry in snapshot.outbox:
+        if entry.lease is not None and entry.lease.owner == claim.owner:
+            continue
+        if entry.claimable_by(claim.owner, now):
+            lease = Lease(owner=claim.owner, until=claim.until)
+            result = _replace_entry(result, attrs.evolve(entry, lease=lease))
+    return result
+
+
+def _replace_entry(snapshot: Snapshot[D], entry: OutboxEntry) -> Snapshot[D]:
+    return snapshot.evolve(outbox=tuple(entry if e.id == entry.id else e for e in snapshot.outbox))

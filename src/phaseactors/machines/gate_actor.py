@@ -1,0 +1,126 @@
+"""The gate as an actor: the pure step from (snapshot, event) to a new snapshot and outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from ..actor import Outcome, Stepped
+from ..codec import decode_snapshot, encode_snapshot
+from ..errors import InvalidMessage
+from ..events import (
+    CompletionReported,
+    Event,
+    FailKey,
+    ForceTrigger,
+    OperatorEvent,
+    OutboxPublished,
+    Rearm,
+    Tick,
+)
+from ..machine_actor import MachineActor
+from ..snapshot import Snapshot
+from .gate import GateMachine
+from .gate_data import CompletionRecord, GateData, decode_gate_data, encode_gate_data
+from .gate_model import GateModel
+from .spec import GateSpec
+
+__all__ = ["GateActor"]
+
+_DECIDED = frozenset({"complete", "triggered"})
+_OPERATOR_EVENTS: dict[type[OperatorEvent], str] = {
+    ForceTrigger: "force",
+    FailKey: "fail",
+    Rearm: "rearm",
+}
+
+
+class GateActor(MachineActor[GateData]):
+    """A gate spec bound to :class:`GateMachine`; one actor per key, persisted by a store."""
+
+    machine_class = GateMachine
+
+    def __init__(self, spec: GateSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def new_model(self) -> GateModel:
+        return GateModel(self.spec)
+
+    def validate_key(self, key: object) -> str:
+        return self.spec.key.validate(key)
+
+    def initial(self, key: str) -> Snapshot[GateData]:
+        return Snapshot(
+            gate=self.spec.name, key=key, generation=1, state="waiting", version=0, data=GateData()
+        )
+
+    def encode(self, snapshot: Snapshot[GateData]) -> dict[str, Any]:
+        return encode_snapshot(snapshot, encode_gate_data)
+
+    def decode(self, document: Mapping[str, Any]) -> Snapshot[GateData]:
+        return decode_snapshot(document, decode_gate_data)
+
+    def due_at(self, snapshot: Snapshot[GateData]) -> datetime | None:
+        return None
+
+    def handle(self, snapshot: Snapshot[GateData], event: Event) -> Stepped[GateData]:
+        if isinstance(event, CompletionReported):
+            return self._completion(snapshot, event)
+        if isinstance(event, OperatorEvent):
+            name = _OPERATOR_EVENTS[type(event)]
+            changed = self.transition(snapshot, name, at=event.at, reason=event.reason, by=event.by)
+            return Stepped(changed, Outcome.APPLIED)
+        if isinstance(event, Tick):
+            return Stepped(snapshot, Outcome.UNCHANGED, "nothing due")
+        raise TypeError(f"{type(event).__name__} is not an event the gate handles")
+
+    def on_published(
+        self, snapshot: Snapshot[GateData], event: OutboxPublished
+    ) -> Stepped[GateData]:
+        changed = self.transition(
+            snapshot,
+            "confirm_trigger",
+            entry_id=event.entry_id,
+            message_id=event.message_id,
+            at=event.at,
+        )
+        return Stepped(changed, Outcome.APPLIED)
+
+    def _completion(
+        self, snapshot: Snapshot[GateData], event: CompletionReported
+    ) -> Stepped[GateData]:
+        completion = event.completion
+        if completion.key != snapshot.key:
+            raise InvalidMessage("key", f"{completion.key!r} delivered to key {snapshot.key!r}")
+        processor = self.spec.resolve(completion.processor, completion.output_table)
+        tokens = {f"e:{processor or completion.processor}/{completion.execution_id}"}
+        if completion.message_id:
+            tokens.add(f"m:{completion.message_id}")
+        if not tokens.isdisjoint(snapshot.seen):
+            return Stepped(snapshot, Outcome.DUPLICATE, "already applied")
+        seen = snapshot.seen | tokens
+        if processor is None:
+            record = CompletionRecord.of(completion.processor, completion, event.at, {})
+            unknown = {**snapshot.data.unknown, completion.processor: record}
+            data = attrs.evolve(snapshot.data, unknown=unknown)
+            return Stepped(
+                snapshot.evolve(seen=seen, data=data),
+                Outcome.UNKNOWN,
+                f"{completion.processor!r} is not a processor of gate {self.spec.name!r}",
+            )
+        name = "report_done" if completion.status in self.spec.done_statuses else "report_failure"
+        changed = self.transition(
+            snapshot.evolve(seen=seen), name, processor=processor, completion=completion,
+            at=event.at,
+        )  # fmt: skip
+        if snapshot.state in _DECIDED:
+            return Stepped(changed, Outcome.LATE, f"key already {snapshot.state}")
+        return Stepped(changed, Outcome.APPLIED)

@@ -1,0 +1,202 @@
+"""Guards and actions of :class:`~phaseactors.machines.gate.GateMachine`, on a working copy.
+
+Completion is decided by membership: the key is covered when every required processor (by
+canonical name) has a done report. Entering ``complete`` appends exactly one trigger to the
+outbox; a second decision in the same generation is a bug and aborts the step.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from ..completion import Completion
+from ..machine_actor import ActorModel
+from ..snapshot import OutboxEntry, trigger_id
+from .gate_data import CompletionRecord, GateData, Trigger
+from .spec import GateSpec
+
+__all__ = ["GateModel"]
+
+_TRIGGER_REASONS = {"report_done": "all_required_done", "force": "forced"}
+
+
+class GateModel(ActorModel[GateData]):
+    """The gate's working copy: done / failed / late records and the trigger decision."""
+
+    audited = frozenset({"force", "fail", "rearm"})
+
+    def __init__(self, spec: GateSpec) -> None:
+        self.spec = spec
+
+    def load_data(self, data: GateData) -> None:
+        self.data = data
+        self.done = dict(data.done)
+        self.failures = dict(data.failures)
+        self.failure_counts = dict(data.failure_counts)
+        self.late = list(data.late)
+        self.trigger = data.trigger
+        self.first_completion_at = data.first_completion_at
+        self.failed_reason = data.failed_reason
+        self.failure_kind = data.failure_kind
+
+    def freeze_data(self) -> GateData:
+        return GateData(
+            done=self.done,
+            failures=self.failures,
+            failure_counts=self.failure_counts,
+            unknown=self.data.unknown,
+            late=tuple(self.late),
+            trigger=self.trigger,
+            first_completion_at=self.first_completion_at,
+            failed_reason=self.failed_reason,
+            failure_kind=self.failure_kind,
+        )
+
+    # -- guards ------------------------------------------------------------------------------
+
+    def covers(self, processor: str) -> bool:
+        """Every required processor is done once ``processor`` is counted."""
+        done = self.done
+        return all(p in done or p == processor for p in self.spec.required)
+
+    def recovers(self, processor: str) -> bool:
+        """A failed key reopens when the last outstanding required failure succeeds."""
+        if self.failure_kind != "processor":
+            return False
+        return not any(p != processor and self.spec.is_required(p) for p in self.failures)
+
+    def fails_required(self, processor: str) -> bool:
+        return self.spec.is_required(processor) and processor not in self.done
+
+    def deadline_allows_trigger(self, at: datetime) -> bool:
+        return False
+
+    def final_deadline_passed(self, at: datetime) -> bool:
+        return False
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def record(self, processor: str, completion: Completion, at: datetime) -> CompletionRecord:
+        view = {
+            "metadata": completion.metadata,
+            "record_count": completion.record_count,
+            "output_table": completion.output_table,
+            "status": completion.status.value,
+        }
+        payload = {}
+        for aggregation in self.spec.aggregations:
+            value = aggregation.extract(view)
+            if value is not None:
+                payload[aggregation.name] = value
+        return CompletionRecord.of(processor, completion, at, payload)
+
+    def record_done(self, processor: str, completion: Completion, at: datetime) -> None:
+        self.done[processor] = self.record(processor, completion, at)
+        self.failures.pop(processor, None)
+        if self.first_completion_at is None:
+            self.first_completion_at = at
+
+    def record_failure(self, processor: str, completion: Completion, at: datetime) -> None:
+        self.failures[processor] = self.record(processor, completion, at)
+        self.failure_counts[processor] = self.failure_counts.get(processor, 0) + 1
+        if self.first_completion_at is None:
+            self.first_completion_at = at
+
+    def record_late(self, processor: str, completion: Completion, at: datetime) -> None:
+        self.late.append(self.record(processor, completion, at))
+
+    def note_required_failed(self, processor: str, completion: Completion) -> None:
+        error = f": {completion.error_message}" if completion.error_message else ""
+        self.failed_reason = f"required processor {processor} failed{error}"
+        self.failure_kind = "processor"
+
+    def note_operator_failed(self, reason: str, by: str) -> None:
+        self.failed_reason = f"failed by {by}: {reason}"
+        self.failure_kind = "operator"
+
+    def note_deadline_failed(self, at: datetime) -> None:
+        self.failed_reason = "final deadline passed"
+        self.failure_kind = "deadline"
+
+    def on_exit_failed(self) -> None:
+        self.failed_reason = None
+        self.failure_kind = None
+
+    def record_published(self, entry_id: str, message_id: str, at: datetime) -> None:
+        assert self.trigger is not None
+        assert self.trigger.trigger_id == entry_id
+        self.trigger = attrs.evolve(self.trigger, published_at=at, message_id=message_id)
+        self.outbox = [e for e in self.outbox if e.id != entry_id]
+
+    def start_generation(self) -> None:
+        self.generation += 1
+        self.done, self.failures, self.failure_counts = {}, {}, {}
+        self.late, self.trigger, self.first_completion_at = [], None, None
+        self.data = attrs.evolve(self.data, unknown={})
+
+    def on_enter_complete(self, event: str, at: datetime, **kwargs: Any) -> None:
+        generation = self.generation
+        if self.trigger is not None and self.trigger.generation == generation:
+            raise RuntimeError(f"second trigger decision for generation {generation}")
+        snapshot = self.snapshot
+        tid = trigger_id(self.spec.name, snapshot.key, generation)
+        completion: Completion | None = kwargs.get("completion")
+        correlation_ids = sorted({r.correlation_id for r in self.done.values()})
+        correlation_id = completion.correlation_id if completion else None
+        if correlation_id is None and correlation_ids:
+            correlation_id = max(self.done.values(), key=lambda r: r.received_at).correlation_id
+        missing = [p for p in self.spec.required if p not in self.done]
+        reason = _TRIGGER_REASONS.get(str(event), str(event))
+        self.trigger = Trigger(
+            trigger_id=tid,
+            generation=generation,
+            reason=reason,
+            decided_at=at,
+            correlation_id=correlation_id,
+            missing=tuple(missing),
+        )
+        body = {
+            "gate": self.spec.name,
+            "key": snapshot.key,
+            self.spec.key.field: snapshot.key,
+            "generation": generation,
+            "trigger_id": tid,
+            "reason": reason,
+            "decided_at": at.isoformat(),
+            "correlation_id": correlation_id,
+            "correlation_ids": correlation_ids,
+            "completed": sorted(self.done),
+            "missing": missing,
+            "missing_optional": [p for p in self.spec.optional if p not in self.done],
+            "payload": {
+                a.name: a.combine(r.payload.get(a.name) for r in self.done.values())
+                for a in self.spec.aggregations
+            },
+        }
+        if kwargs.get("by"):
+            body["forced_by"] = kwargs["by"]
+            body["forced_reason"] = kwargs.get("reason")
+        attributes = {"trigger_id": tid, "gate": self.spec.name, "key": snapshot.key}
+        if correlation_id:
+            attributes["correlation_id"] = correlation_id
+        self.outbox.append(
+            OutboxEntry(
+                id=tid,
+                topic=self.spec.output_topic,
+                body=body,
+                attributes=attributes,
+                ordering_key=snapshot.key,
+                created_at=at,
+            )
+        )
+
+    def cause(self, event: str, kwargs: dict[str, Any]) -> str:
+        completion: Completion | None = kwargs.get("completion")
+        if completion is not None:
+            return f"{kwargs['processor']} reported {completion.status.value}"
+        if event == "confirm_trigger":
+            return f"published as {kwargs['message_id']}"
+        return str(kwargs.get("reason", ""))

@@ -1,0 +1,97 @@
+"""Parse the producers' completion body into a :class:`Completion`: tolerant of shape, strict on
+values. Every defect raises :class:`~phaseactors.errors.InvalidMessage` naming the field."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .clock import parse_utc
+from .completion import Completion, Status
+from .errors import InvalidMessage
+
+__all__ = ["parse_completion"]
+
+_STATUSES = {s.value for s in Status}
+_ERROR_LIMIT = 4096
+
+
+def _text(body: Mapping[str, Any], name: str, *, required: bool, limit: int = 512) -> str | None:
+    value = body.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InvalidMessage(name, "missing")
+        return None
+    if not isinstance(value, str):
+        raise InvalidMessage(name, f"must be a string, got {type(value).__name__}")
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidMessage(name, f"longer than {limit} characters")
+    return value
+
+
+def _count(body: Mapping[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidMessage(name, f"must be a non-negative integer, got {value!r}")
+    if value < 0:
+        raise InvalidMessage(name, f"must be a non-negative integer, got {value}")
+    return value
+
+
+def _error_message(body: Mapping[str, Any]) -> str | None:
+    """A processor's error text is evidence, not a defect: keep it, cut to 4 KiB."""
+    value = body.get("error_message")
+    if value is None or value == "":
+        return None
+    return (value if isinstance(value, str) else repr(value))[:_ERROR_LIMIT]
+
+
+def parse_completion(
+    body: Mapping[str, Any], key_field: str, message_id: str | None = None
+) -> Completion:
+    """Validate a producer body (``processor_name``, ``execution_id``, ``status``, the key field,
+    and optional ``correlation_id``, ``output_table``, ``record_count``, ``timestamp``,
+    ``error_message``, ``metadata``)."""
+    if not isinstance(body, Mapping):
+        raise InvalidMessage("body", f"must be a JSON object, got {type(body).__name__}")
+    processor = _text(body, "processor_name", required=True, limit=200)
+    execution_id = _text(body, "execution_id", required=True)
+    key = body.get(key_field)
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidMessage(key_field, "missing" if key is None else f"invalid key {key!r}")
+    status = body.get("status")
+    if status not in _STATUSES:
+        raise InvalidMessage("status", f"{status!r} is not one of {sorted(_STATUSES)}")
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise InvalidMessage("metadata", f"must be an object, got {type(metadata).__name__}")
+    timestamp = body.get("timestamp")
+    reported_at = None
+    if timestamp is not None:
+        try:
+            reported_at = parse_utc(timestamp)
+        except (ValueError, TypeError):
+            raise InvalidMessage("timestamp", f"{timestamp!r} is not ISO-8601") from None
+    assert processor is not None
+    assert execution_id is not None
+    return Completion(
+        processor=processor,
+        key=key.strip(),
+        status=Status(status),
+        execution_id=execution_id,
+        correlation_id=_text(body, "correlation_id", required=False) or execution_id,
+        message_id=message_id,
+        output_table=_text(body, "output_table", required=False),
+        record_count=_count(body, "record_count"),
+        reported_at=reported_at,
+        error_message=_error_message(body),
+        metadata=dict(metadata or {}),
+    )

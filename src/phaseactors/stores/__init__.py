@@ -1,0 +1,48 @@
+"""Stores behind one protocol, chosen by URL (or ``$PHASEACTORS_STORE``).
+
+``memory://``, ``sqlite:///relative.db``, ``sqlite:////absolute.db``.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import parse_qs, urlsplit
+
+from .base import Applied, OptimisticStore, Quarantined, RetryPolicy, Store
+from .memory import MemoryStore
+from .sqlite import SqliteStore
+
+__all__ = [
+    "DEFAULT_STORE_URL",
+    "Applied",
+    "MemoryStore",
+    "OptimisticStore",
+    "Quarantined",
+    "RetryPolicy",
+    "SqliteStore",
+    "Store",
+    "open_store",
+]
+
+DEFAULT_STORE_URL = "sqlite:///phaseactors.db"
+
+
+def open_store(url: str | None = None) -> Store:
+    """Open the store named by ``url``, else ``$PHASEACTORS_STORE``, else the default file."""
+    url = url or os.environ.get("PHASEACTORS_STORE") or DEFAULT_STORE_URL
+    parts = urlsplit(url)
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if parts.scheme == "memory":
+        return MemoryStore()
+    if parts.scheme == "sqlite":
+        if parts.netloc:
+            raise ValueError(f"{url!r}: use sqlite:///relative.db or sqlite:////absolute.db")
+        path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        if not path:
+            raise ValueError(f"{url!r}: missing database path")
+        return SqliteStore(
+            path,
+            synchronous=options.get("synchronous", "NORMAL"),
+            busy_timeout=float(options.get("busy_timeout", 30.0)),
+        )
+    raise ValueError(f"unknown store URL {url!r}; expected memory:// or sqlite:///")

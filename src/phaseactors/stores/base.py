@@ -1,0 +1,130 @@
+"""The store port, and the optimistic read-step-commit loop most stores share.
+
+A store runs an actor's step inside its own notion of a transaction: the step may run several
+times (on conflict), so it must be pure. Whatever the store, a commit either persists the whole
+new snapshot (state, data, outbox, history) or nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from attrs import field, frozen, validators
+
+from ..actor import Actor, Outcome
+from ..errors import ContentionError
+from ..events import Event
+from ..snapshot import Snapshot
+from ..validators import utc_datetime
+
+__all__ = ["Applied", "OptimisticStore", "Quarantined", "RetryPolicy", "Store"]
+
+D = TypeVar("D")
+
+
+@frozen
+class Applied(Generic[D]):
+    """What ``Store.apply`` did: the snapshot after the event, and whether it committed."""
+
+    snapshot: Snapshot[D]
+    outcome: Outcome
+    detail: str = ""
+    committed: bool = False
+    attempts: int = 1
+
+
+@frozen(kw_only=True)
+class Quarantined:
+    """A message that can never be applied, kept with the reason so a person can act on it."""
+
+    at: datetime = field(validator=utc_datetime)
+    reason: str = field(validator=validators.min_len(1))
+    raw: str
+    source: str = "unknown"
+    gate: str | None = None
+    message_id: str | None = None
+
+
+@frozen(kw_only=True)
+class RetryPolicy:
+    """How often a conflicting commit is retried, with exponential back-off and full jitter."""
+
+    max_attempts: int = field(default=32, validator=validators.ge(1))
+    base_delay: float = field(default=0.001, validator=validators.ge(0))
+    max_delay: float = field(default=0.05, validator=validators.ge(0))
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return random.uniform(0, ceiling)
+
+
+class Store(Protocol):
+    """Persistence port: one snapshot per (actor, key), changed only through ``apply``."""
+
+    def apply(self, actor: Actor[D], key: str, event: Event) -> Applied[D]:
+        """Run ``actor.step`` on the key's snapshot (the initial one if missing) and commit."""
+        ...
+
+    def load(self, actor: Actor[D], key: str) -> Snapshot[D] | None:
+        """The committed snapshot, or None if the key was never written."""
+        ...
+
+    def scan(
+        self,
+        actor: Actor[D],
+        *,
+        states: Iterable[str] | None = None,
+        pending_outbox: bool = False,
+        due_before: datetime | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Snapshot[D]]:
+        """Snapshots of one actor type, filtered by state, pending outbox or due time."""
+        ...
+
+    def quarantine(self, record: Quarantined) -> None:
+        """Keep a message that can never be applied, with its reason."""
+        ...
+
+    def quarantined(self, gate: str | None = None, limit: int = 100) -> list[Quarantined]:
+        """The most recent quarantined messages, newest first."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class OptimisticStore(ABC):
+    """Read, step outside any lock, commit if the version is unchanged; retry on conflict."""
+
+    def __init__(self, retry: RetryPolicy | None = None) -> None:
+        self.retry = retry or RetryPolicy()
+
+    @abstractmethod
+    def _read(self, actor: Actor[D], key: str) -> tuple[Snapshot[D] | None, Any]:
+        """The committed snapshot and an opaque token identifying that version."""
+
+    @abstractmethod
+    def _commit(self, actor: Actor[D], key: str, token: Any, snapshot: Snapshot[D]) -> bool:
+        """Write ``snapshot`` if the key is still at ``token``; False on conflict."""
+
+    def apply(self, actor: Actor[D], key: str, event: Event) -> Applied[D]:
+        policy = self.retry
+        for attempt in range(1, policy.max_attempts + 1):
+            current, token = self._read(actor, key)
+            base = current if current is not None else actor.initial(key)
+            stepped = actor.step(base, event)
+            if stepped.snapshot is base:
+                return Applied(base, stepped.outcome, stepped.detail, False, attempt)
+            if self._commit(actor, key, token, stepped.snapshot):
+                return Applied(stepped.snapshot, stepped.outcome, stepped.detail, True, attempt)
+            if attempt < policy.max_attempts:
+                time.sleep(policy.delay(attempt))
+        raise ContentionError(actor.name, key, policy.max_attempts)
+
+    def load(self, actor: Actor[D], key: str) -> Snapshot[D] | None:
+        return self._read(actor, key)[0]

@@ -1,0 +1,244 @@
+"""Embedded store on one SQLite file, safe across threads and processes.
+
+WAL journal, a busy timeout, one connection per thread and process. Steps run outside any
+lock; the commit takes the write lock (``BEGIN IMMEDIATE``), checks the version read, and
+writes the whole snapshot. Two writers of one key therefore serialize on the commit, and the
+loser re-runs its step on the winner's snapshot.
+
+Durability: ``synchronous=NORMAL`` (default) survives process crashes; the last commits may be
+lost on power failure. Use ``?synchronous=FULL`` in the URL to survive that too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..actor import Actor
+from ..clock import format_utc, parse_utc
+from ..errors import ContentionError, StoreUnavailable
+from ..snapshot import Snapshot
+from .base import OptimisticStore, Quarantined, RetryPolicy
+
+__all__ = ["SqliteStore"]
+
+D = TypeVar("D")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS actors (
+    gate TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    pending_outbox INTEGER NOT NULL,
+    due_at TEXT,
+    updated_at TEXT,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (gate, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS actors_by_state ON actors (gate, state, updated_at);
+CREATE INDEX IF NOT EXISTS actors_pending ON actors (gate, key) WHERE pending_outbox > 0;
+CREATE INDEX IF NOT EXISTS actors_due ON actors (gate, due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    gate TEXT,
+    reason TEXT NOT NULL,
+    source TEXT NOT NULL,
+    message_id TEXT,
+    raw TEXT NOT NULL
+);
+"""
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_DECODED_LIMIT = 4096
+
+
+class SqliteStore(OptimisticStore):
+    """Snapshots as JSON documents in one table, with indexed state, outbox and due columns."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        retry: RetryPolicy | None = None,
+        busy_timeout: float = 30.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        super().__init__(retry or RetryPolicy(max_attempts=64, max_delay=0.1))
+        if synchronous.upper() not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {_SYNCHRONOUS}, got {synchronous!r}")
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        self.synchronous = synchronous.upper()
+        self._local = threading.local()
+        self._decoded: dict[tuple[str, str], tuple[int, Snapshot[Any]]] = {}
+        with self._errors("open"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn().executescript(_SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+    def _conn(self) -> sqlite3.Connection:
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():  # never share a connection across fork
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            local.conn, local.pid = conn, os.getpid()
+        return conn
+
+    def _errors(self, what: str, *, gate: str = "", key: str = "") -> _SqliteErrors:
+        return _SqliteErrors(self, what, gate=gate, key=key)
+
+    def _read(self, actor: Actor[D], key: str) -> tuple[Snapshot[D] | None, Any]:
+        with self._errors("read"):
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT version, doc FROM actors WHERE gate=? AND key=?", (actor.name, key)
+                )
+                .fetchone()
+            )
+        if row is None:
+            return None, None
+        version, doc = row
+        cached = self._decoded.get((actor.name, key))
+        if cached is not None and cached[0] == version:
+            return cached[1], version
+        snapshot = actor.decode(json.loads(doc))
+        self._remember(actor.name, key, snapshot)
+        return snapshot, version
+
+    def _remember(self, gate: str, key: str, snapshot: Snapshot[Any]) -> None:
+        """Cache the decoded snapshot of a version; a version's content never changes."""
+        if len(self._decoded) >= _DECODED_LIMIT:
+            self._decoded.clear()
+        self._decoded[(gate, key)] = (snapshot.version, snapshot)
+
+    def _commit(self, actor: Actor[D], key: str, token: Any, snapshot: Snapshot[D]) -> bool:
+        doc = json.dumps(actor.encode(snapshot), separators=(",", ":"), sort_keys=True)
+        due = actor.due_at(snapshot)
+        row = (
+            snapshot.version, snapshot.generation, snapshot.state, len(snapshot.outbox),
+            format_utc(due), format_utc(snapshot.updated_at), doc,
+        )  # fmt: skip
+        with self._errors("commit", key=key, gate=actor.name):
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                current = conn.execute(
+                    "SELECT version FROM actors WHERE gate=? AND key=?", (actor.name, key)
+                ).fetchone()
+                if (current[0] if current else None) != token:
+                    conn.execute("ROLLBACK")
+                    return False
+                conn.execute(
+                    "INSERT INTO actors (version, generation, state, pending_outbox, due_at,"
+                    " updated_at, doc, gate, key) VALUES (?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT (gate, key) DO UPDATE SET version=excluded.version,"
+                    " generation=excluded.generation, state=excluded.state,"
+                    " pending_outbox=excluded.pending_outbox, due_at=excluded.due_at,"
+                    " updated_at=excluded.updated_at, doc=excluded.doc",
+                    (*row, actor.name, key),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        self._remember(actor.name, key, snapshot)
+        return True
+
+    def scan(
+        self,
+        actor: Actor[D],
+        *,
+        states: Iterable[str] | None = None,
+        pending_outbox: bool = False,
+        due_before: datetime | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Snapshot[D]]:
+        sql = ["SELECT doc FROM actors WHERE gate=?"]
+        args: list[Any] = [actor.name]
+        if states is not None:
+            wanted = list(states)
+            sql.append(f"AND state IN ({','.join('?' * len(wanted))})")
+            args.extend(wanted)
+        if pending_outbox:
+            sql.append("AND pending_outbox > 0")
+        if due_before is not None:
+            sql.append("AND due_at IS NOT NULL AND due_at <= ?")
+            args.append(format_utc(due_before))
+        sql.append("ORDER BY key")
+        if limit is not None:
+            sql.append("LIMIT ?")
+            args.append(limit)
+        with self._errors("scan"):
+            rows = self._conn().execute(" ".join(sql), args).fetchall()
+        for (doc,) in rows:
+            yield actor.decode(json.loads(doc))
+
+    def quarantine(self, record: Quarantined) -> None:
+        with self._errors("quarantine"):
+            self._conn().execute(
+                "INSERT INTO quarantine (at, gate, reason, source, message_id, raw)"
+                " VALUES (?,?,?,?,?,?)",
+                (
+                    format_utc(record.at), record.gate, record.reason, record.source,
+                    record.message_id, record.raw,
+                ),
+            )  # fmt: skip
+
+    def quarantined(self, gate: str | None = None, limit: int = 100) -> list[Quarantined]:
+        sql = "SELECT at, gate, reason, source, message_id, raw FROM quarantine"
+        args: list[Any] = []
+        if gate is not None:
+            sql += " WHERE gate=?"
+            args.append(gate)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        with self._errors("read quarantine"):
+            rows = self._conn().execute(sql, args).fetchall()
+        return [
+            Quarantined(
+                at=parse_utc(at), gate=g, reason=reason, source=source, message_id=mid, raw=raw
+            )
+            for at, g, reason, source, mid, raw in rows
+        ]
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+        self._local = threading.local()
+
+
+class _SqliteErrors:
+    """Translate sqlite3 errors: a lock held past the busy timeout is contention, the rest is
+    the store being unavailable."""
+
+    def __init__(self, store: SqliteStore, what: str, *, gate: str = "", key: str = "") -> None:
+        self.store, self.what, self.gate, self.key = store, what, gate, key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        if not isinstance(exc, sqlite3.Error):
+            return
+        message = str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in message:
+            error: Exception = ContentionError(self.gate or "?", self.key or "?", 1)
+        else:
+            error = StoreUnavailable(f"{self.store!r}: {self.what} failed: {message}")
+        raise error from exc
