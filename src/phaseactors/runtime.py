@@ -183,6 +183,7 @@ class Runtime(Generic[D]):
                 delivery = self.tick(key)
             except PhaseactorsError as exc:
                 errors[key] = f"{type(exc).__name__}: {exc}"
+                still_pending.append(key)
                 continue
             published.extend(delivery.published)
             if delivery.snapshot.outbox:

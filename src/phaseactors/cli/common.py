@@ -10,7 +10,7 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from ..errors import PermanentError, TransientError
+from ..errors import PermanentError, SpecError, TransientError
 from ..machines.gate_actor import GateActor
 from ..machines.gate_data import GateData
 from ..machines.spec import GateSpec, load_spec
@@ -85,7 +85,7 @@ def emit_json(value: dict[str, Any]) -> None:
 
 
 def exit_code_for(error: BaseException) -> int:
-    if isinstance(error, PermanentError):
+    if isinstance(error, PermanentError | SpecError):
         return EXIT_PERMANENT
     if isinstance(error, TransientError):
         return EXIT_TRANSIENT

@@ -43,6 +43,11 @@ class RecordingPublisher:
         with self._lock:
             self._failures_left += count
 
+    def clear_failures(self) -> None:
+        """Forget failures requested by :meth:`fail_next` that have not happened yet."""
+        with self._lock:
+            self._failures_left = 0
+
     def publish(self, entry: OutboxEntry) -> str:
         with self._lock:
             self.attempts += 1

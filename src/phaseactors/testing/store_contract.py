@@ -1,0 +1,248 @@
+"""The contract every :class:`~phaseactors.stores.base.Store` must pass.
+
+Subclass :class:`StoreContract` in a test module (name it ``Test...``) and implement
+:meth:`StoreContract.create_store` (and :meth:`StoreContract.other_handle` if a second
+connection to the same data is a different object)::
+
+    class TestMyStore(StoreContract):
+        def create_store(self, tmp_path, retry=None):
+            return MyStore(tmp_path / "db", retry=retry)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..actor import Outcome, Stepped
+from ..completion import Completion
+from ..errors import ContentionError
+from ..events import Claim, CompletionReported, Event, OutboxPublished
+from ..machines.gate_actor import GateActor
+from ..machines.gate_data import GateData
+from ..machines.spec import GateSpec, spec_from_mapping
+from ..snapshot import Snapshot
+from ..stores.base import Quarantined, RetryPolicy, Store
+
+__all__ = ["InterferingActor", "StoreContract", "contract_spec"]
+
+T0 = datetime(2025, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def contract_spec(processors: int = 3) -> GateSpec:
+    """A small gate: ``p0 .. p{n-1}`` all required."""
+    return spec_from_mapping(
+        {
+            "name": "contract_gate",
+            "key": {"field": "day", "format": "date"},
+            "topics": {"output": "contract-out"},
+            "processors": {"required": [f"p{i}" for i in range(processors)]},
+        }
+    )
+
+
+def completion_event(processor: str, key: str = "2025-11-29", *, claim: bool = False) -> Event:
+    return CompletionReported(
+        at=T0,
+        completion=Completion(
+            processor=processor, key=key, status="success", execution_id=f"{processor}-run"
+        ),
+        claim=Claim(owner="contract", until=T0 + timedelta(minutes=1)) if claim else None,
+    )
+
+
+class InterferingActor:
+    """Wraps an actor; before each of its first ``times`` steps, ``interfere()`` runs — e.g. a
+    concurrent writer committing through another handle while this step is in flight."""
+
+    def __init__(self, inner: GateActor, interfere: Callable[[], object], times: int) -> None:
+        self.inner = inner
+        self.interfere = interfere
+        self.times = times
+        self.steps = 0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def validate_key(self, key: object) -> str:
+        return self.inner.validate_key(key)
+
+    def initial(self, key: str) -> Snapshot[GateData]:
+        return self.inner.initial(key)
+
+    def step(self, snapshot: Snapshot[GateData], event: Event) -> Stepped[GateData]:
+        self.steps += 1
+        if self.steps <= self.times:
+            self.interfere()
+        return self.inner.step(snapshot, event)
+
+    def encode(self, snapshot: Snapshot[GateData]) -> dict[str, Any]:
+        return self.inner.encode(snapshot)
+
+    def decode(self, document: Mapping[str, Any]) -> Snapshot[GateData]:
+        return self.inner.decode(document)
+
+    def due_at(self, snapshot: Snapshot[GateData]) -> datetime | None:
+        return self.inner.due_at(snapshot)
+
+
+class StoreContract:
+    """Behaviour every store shares. Subclasses provide the store."""
+
+    key = "2025-11-29"
+
+    def create_store(self, tmp_path: Path, retry: RetryPolicy | None = None) -> Store:
+        raise NotImplementedError
+
+    def other_handle(self, store: Store, tmp_path: Path) -> Store:
+        """A second connection to the same data (the same object for in-process stores)."""
+        return store
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Store]:
+        store = self.create_store(tmp_path)
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def actor(self) -> GateActor:
+        return GateActor(contract_spec())
+
+    def test_missing_key_loads_none(self, store: Store, actor: GateActor) -> None:
+        assert store.load(actor, self.key) is None
+
+    def test_apply_creates_the_key_and_versions_increment(
+        self, store: Store, actor: GateActor
+    ) -> None:
+        first = store.apply(actor, self.key, completion_event("p0"))
+        second = store.apply(actor, self.key, completion_event("p1"))
+        assert (first.committed, first.snapshot.version) == (True, 1)
+        assert (second.committed, second.snapshot.version) == (True, 2)
+        loaded = store.load(actor, self.key)
+        assert loaded is not None
+        assert loaded.version == 2
+        assert set(loaded.data.done) == {"p0", "p1"}
+        assert loaded == second.snapshot
+
+    def test_unchanged_step_does_not_write(self, store: Store, actor: GateActor) -> None:
+        store.apply(actor, self.key, completion_event("p0"))
+        again = store.apply(actor, self.key, completion_event("p0"))
+        assert again.outcome is Outcome.DUPLICATE
+        assert not again.committed
+        loaded = store.load(actor, self.key)
+        assert loaded is not None
+        assert loaded.version == 1
+
+    def test_raising_step_persists_nothing(self, store: Store, actor: GateActor) -> None:
+        store.apply(actor, self.key, completion_event("p0"))
+
+        def boom() -> None:
+            raise RuntimeError("step failed half-way")
+
+        with pytest.raises(RuntimeError, match="half-way"):
+            store.apply(InterferingActor(actor, boom, 1), self.key, completion_event("p1"))
+        loaded = store.load(actor, self.key)
+        assert loaded is not None
+        assert (loaded.version, set(loaded.data.done)) == (1, {"p0"})
+
+    def test_conflict_reruns_the_step(self, store: Store, actor: GateActor, tmp_path: Path) -> None:
+        other = self.other_handle(store, tmp_path)
+        interfering = InterferingActor(
+            actor, lambda: other.apply(actor, self.key, completion_event("p1")), times=1
+        )
+        applied = store.apply(interfering, self.key, completion_event("p0"))
+        assert interfering.steps == 2
+        assert applied.attempts == 2
+        assert set(applied.snapshot.data.done) == {"p0", "p1"}
+        assert applied.snapshot.version == 2
+
+    def test_exhausted_retry_budget_raises_contention_error(
+        self, actor: GateActor, tmp_path: Path
+    ) -> None:
+        store = self.create_store(tmp_path, retry=RetryPolicy(max_attempts=3, base_delay=0))
+        other = self.other_handle(store, tmp_path)
+        writers = iter(["p1", "p2", "p0"])
+        interfering = InterferingActor(
+            actor, lambda: other.apply(actor, self.key, completion_event(next(writers))), times=3
+        )
+        with pytest.raises(ContentionError) as caught:
+            store.apply(interfering, self.key, completion_event("p3-never"))
+        assert caught.value.attempts == 3
+        loaded = store.load(actor, self.key)
+        assert loaded is not None
+        assert set(loaded.data.done) == {"p0", "p1", "p2"}
+        assert "p3-never" not in loaded.data.unknown
+        store.close()
+
+    def test_outbox_and_state_commit_together(self, store: Store, actor: GateActor) -> None:
+        for name in ("p0", "p1"):
+            store.apply(actor, self.key, completion_event(name))
+        decided = store.apply(actor, self.key, completion_event("p2", claim=True))
+        loaded = store.load(actor, self.key)
+        assert loaded is not None
+        assert loaded.state == "complete"
+        assert [e.id for e in loaded.outbox] == ["contract_gate/2025-11-29/1"]
+        assert loaded.outbox[0].lease is not None
+        assert loaded == decided.snapshot
+        confirm = OutboxPublished(
+            at=T0, entry_id=loaded.outbox[0].id, message_id="m-1", owner="contract"
+        )
+        store.apply(actor, self.key, confirm)
+        confirmed = store.load(actor, self.key)
+        assert confirmed is not None
+        assert (confirmed.state, confirmed.outbox) == ("triggered", ())
+        assert confirmed.data.trigger is not None
+        assert confirmed.data.trigger.message_id == "m-1"
+
+    def test_threads_on_one_key_lose_nothing(self, tmp_path: Path) -> None:
+        count = 16
+        actor = GateActor(contract_spec(count))
+        store = self.create_store(tmp_path)
+        start = threading.Barrier(count)
+        errors: list[BaseException] = []
+
+        def deliver(name: str) -> None:
+            handle = self.other_handle(store, tmp_path)
+            start.wait()
+            try:
+                handle.apply(actor, self.key, completion_event(name))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=deliver, args=(f"p{i}",)) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        loaded = store.load(actor, self.key)
+        assert loaded is not None
+        assert set(loaded.data.done) == {f"p{i}" for i in range(count)}
+        assert loaded.version == count
+        assert loaded.state == "complete"
+        assert len(loaded.outbox) == 1
+        store.close()
+
+    def test_scan_filters_by_state_and_pending_outbox(self, store: Store, actor: GateActor) -> None:
+        store.apply(actor, "2025-11-01", completion_event("p0", "2025-11-01"))
+        for name in ("p0", "p1", "p2"):
+            store.apply(actor, "2025-11-02", completion_event(name, "2025-11-02"))
+        assert [s.key for s in store.scan(actor)] == ["2025-11-01", "2025-11-02"]
+        assert [s.key for s in store.scan(actor, states=["partial"])] == ["2025-11-01"]
+        assert [s.key for s in store.scan(actor, pending_outbox=True)] == ["2025-11-02"]
+        assert [s.key for s in store.scan(actor, limit=1)] == ["2025-11-01"]
+
+    def test_quarantine_keeps_reason_and_raw_message(self, store: Store) -> None:
+        record = Quarantined(
+            at=T0, reason="InvalidMessage: status: 'done' is not valid", raw='{"status": "done"}',
+            source="test", gate="contract_gate", message_id="m-9",
+        )  # fmt: skip
+        store.quarantine(record)
+        assert store.quarantined() == [record]
+        assert store.quarantined(gate="other") == []

@@ -1,0 +1,38 @@
+"""Shared fixtures: a small gate, a manual clock, a runtime over the memory store."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import settings
+
+from phaseactors import GateActor, RecordingPublisher, Runtime, spec_from_mapping
+from phaseactors.machines.gate_data import GateData
+from phaseactors.machines.spec import GateSpec
+from phaseactors.stores import MemoryStore
+from support import SMALL_GATE, ManualClock
+
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def spec() -> GateSpec:
+    return spec_from_mapping(SMALL_GATE, source="small.toml")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def publisher() -> RecordingPublisher:
+    return RecordingPublisher()
+
+
+@pytest.fixture
+def runtime(spec: GateSpec, publisher: RecordingPublisher, clock: ManualClock) -> Runtime[GateData]:
+    return Runtime(GateActor(spec), MemoryStore(), publisher, clock=clock)

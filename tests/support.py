@@ -1,0 +1,53 @@
+"""Helpers shared by the test modules (importable as ``support``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from phaseactors import Completion
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "2025-11-29"
+T0 = datetime(2025, 11, 29, 23, 0, tzinfo=UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+SMALL_GATE = {
+    "name": "small",
+    "key": {"field": "game_date", "format": "date", "timezone": "America/New_York"},
+    "topics": {"input": "small-in", "output": "small-out"},
+    "processors": {"required": ["alpha", "beta", "gamma"]},
+    "aliases": {"AlphaLoader": "alpha"},
+    "names": {
+        "dataset_qualified": True,
+        "strip_suffixes": ["Processor"],
+        "camel_case": True,
+        "match_output_table": True,
+    },
+    "aggregate": {"entities_changed": {"from": "metadata.entities_changed", "how": "union"}},
+}
+
+
+def done(processor: str, execution_id: str | None = None, **fields: object) -> Completion:
+    """A successful completion for KEY."""
+    values: dict[str, object] = {
+        "processor": processor,
+        "key": KEY,
+        "status": "success",
+        "execution_id": execution_id or f"{processor}-run-1",
+    }
+    values.update(fields)
+    return Completion(**values)  # type: ignore[arg-type]

@@ -1,0 +1,87 @@
+"""The store contract on the memory and SQLite stores, plus what is specific to each."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from phaseactors import StoreUnavailable
+from phaseactors.machines.gate_actor import GateActor
+from phaseactors.stores import MemoryStore, SqliteStore, open_store
+from phaseactors.stores.base import RetryPolicy, Store
+from phaseactors.testing import StoreContract, contract_spec
+from phaseactors.testing.store_contract import completion_event
+
+
+class TestMemoryStore(StoreContract):
+    def create_store(self, tmp_path: Path, retry: RetryPolicy | None = None) -> Store:
+        return MemoryStore(retry=retry)
+
+    def test_injected_conflicts_rerun_the_step(self) -> None:
+        store, actor = MemoryStore(), GateActor(contract_spec())
+        store.inject_conflicts(2)
+        applied = store.apply(actor, self.key, completion_event("p0"))
+        assert (applied.attempts, store.conflicts, store.commits) == (3, 2, 1)
+
+
+class TestSqliteStore(StoreContract):
+    def create_store(self, tmp_path: Path, retry: RetryPolicy | None = None) -> Store:
+        return SqliteStore(tmp_path / "actors.db", retry=retry)
+
+    def other_handle(self, store: Store, tmp_path: Path) -> Store:
+        return SqliteStore(tmp_path / "actors.db")
+
+    def test_survives_reopening(self, tmp_path: Path) -> None:
+        actor = GateActor(contract_spec())
+        first = SqliteStore(tmp_path / "actors.db")
+        first.apply(actor, self.key, completion_event("p0"))
+        first.close()
+        reopened = SqliteStore(tmp_path / "actors.db")
+        loaded = reopened.load(actor, self.key)
+        assert loaded is not None
+        assert set(loaded.data.done) == {"p0"}
+
+    def test_processes_on_one_key_lose_nothing(self, tmp_path: Path) -> None:
+        count = 12
+        path = tmp_path / "actors.db"
+        SqliteStore(path).close()
+        context = multiprocessing.get_context("spawn")
+        start = context.Barrier(count)
+        workers = [
+            context.Process(target=_deliver_in_process, args=(str(path), count, f"p{i}", start))
+            for i in range(count)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        assert [w.exitcode for w in workers] == [0] * count
+        loaded = SqliteStore(path).load(GateActor(contract_spec(count)), self.key)
+        assert loaded is not None
+        assert set(loaded.data.done) == {f"p{i}" for i in range(count)}
+        assert (loaded.version, loaded.state, len(loaded.outbox)) == (count, "complete", 1)
+
+    def test_unreadable_file_is_store_unavailable(self, tmp_path: Path) -> None:
+        (tmp_path / "dir.db").mkdir()
+        with pytest.raises(StoreUnavailable, match="open failed"):
+            SqliteStore(tmp_path / "dir.db")
+
+
+def _deliver_in_process(path: str, count: int, name: str, start: object) -> None:
+    store = SqliteStore(path)
+    start.wait()  # type: ignore[attr-defined]
+    store.apply(GateActor(contract_spec(count)), "2025-11-29", completion_event(name))
+
+
+def test_open_store_by_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(open_store("memory://"), MemoryStore)
+    sqlite = open_store(f"sqlite:///{tmp_path}/a.db?synchronous=full")
+    assert isinstance(sqlite, SqliteStore)
+    assert (sqlite.path, sqlite.synchronous) == (tmp_path / "a.db", "FULL")
+    monkeypatch.setenv("PHASEACTORS_STORE", f"sqlite:///{tmp_path}/b.db")
+    assert open_store().path == tmp_path / "b.db"  # type: ignore[attr-defined]
+    for bad in ("redis://x", "sqlite://host/x.db", "sqlite:///"):
+        with pytest.raises(ValueError, match=r"sqlite|unknown store"):
+            open_store(bad)
