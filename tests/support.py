@@ -51,3 +51,19 @@ def done(processor: str, execution_id: str | None = None, **fields: object) -> C
     }
     values.update(fields)
     return Completion(**values)  # type: ignore[arg-type]
+
+
+def require_emulator(variable: str) -> str:
+    """The emulator address in ``variable``; skip the test when it is not running, or fail
+    when ``PHASEACTORS_REQUIRE_EMULATORS=1`` (as in CI)."""
+    import os
+
+    import pytest
+
+    address = os.environ.get(variable)
+    if address:
+        return address
+    reason = f"{variable} is not set: start the emulators with `scripts/emulators run -- ...`"
+    if os.environ.get("PHASEACTORS_REQUIRE_EMULATORS") == "1":
+        pytest.fail(f"emulator required: {reason}")
+    pytest.skip(reason)

@@ -12,7 +12,10 @@ from attrs import field, frozen, validators
 
 from .validators import utc_datetime
 
-__all__ = ["Completion", "Status"]
+__all__ = ["PROCESSOR_NAME", "Completion", "Status"]
+
+#: Processor names as producers may report them: class names, registry or table names.
+PROCESSOR_NAME = r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}"
 
 
 class Status(enum.StrEnum):
@@ -48,7 +51,7 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 class Completion:
     """A validated completion. ``processor`` is the name as reported, before alias resolution."""
 
-    processor: str = field(validator=_text(200))
+    processor: str = field(validator=[*_text(200), validators.matches_re(PROCESSOR_NAME)])
     key: str = field(validator=_text(200))
     status: Status = field(converter=Status)
     execution_id: str = field(validator=_text())

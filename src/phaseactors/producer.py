@@ -4,11 +4,12 @@ values. Every defect raises :class:`~phaseactors.errors.InvalidMessage` naming t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from .clock import parse_utc
-from .completion import Completion, Status
+from .completion import PROCESSOR_NAME, Completion, Status
 from .errors import InvalidMessage
 
 __all__ = ["parse_completion"]
@@ -63,6 +64,10 @@ def parse_completion(
     if not isinstance(body, Mapping):
         raise InvalidMessage("body", f"must be a JSON object, got {type(body).__name__}")
     processor = _text(body, "processor_name", required=True, limit=200)
+    if processor is not None and not re.fullmatch(PROCESSOR_NAME, processor):
+        raise InvalidMessage(
+            "processor_name", f"{processor!r} may only use letters, digits and _ . : -"
+        )
     execution_id = _text(body, "execution_id", required=True)
     key = body.get(key_field)
     if not isinstance(key, str) or not key.strip():

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from phaseactors import (
     Completion,
@@ -27,7 +35,7 @@ from phaseactors import (
 from phaseactors.machines.gate_data import GateData
 from phaseactors.stores import MemoryStore, SqliteStore
 from phaseactors.stores.base import Store
-from support import KEY, SMALL_GATE, ManualClock
+from support import KEY, SMALL_GATE, ManualClock, require_emulator
 
 REQUIRED = {"alpha", "beta", "gamma"}
 # The names producers use, and what the gate should count them as (None: not expected).
@@ -191,6 +199,24 @@ class SqliteGateDeliveries(GateDeliveries):
         finally:
             self.runtime.store.close()
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class FirestoreGateDeliveries(GateDeliveries):
+    def make_store(self) -> Store:
+        from google.cloud import firestore
+
+        from phaseactors.stores.firestore import FirestoreStore
+
+        prefix = f"s{uuid.uuid4().hex[:10]}."
+        return FirestoreStore(firestore.Client(project="phaseactors-test"), prefix=prefix)
+
+
+@pytest.mark.emulator
+def test_gate_deliveries_on_firestore() -> None:
+    require_emulator("FIRESTORE_EMULATOR_HOST")
+    run_state_machine_as_test(
+        FirestoreGateDeliveries, settings=settings(max_examples=20, stateful_step_count=20)
+    )
 
 
 TestGateDeliveries = GateDeliveries.TestCase

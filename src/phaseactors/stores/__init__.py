@@ -1,6 +1,9 @@
 """Stores behind one protocol, chosen by URL (or ``$PHASEACTORS_STORE``).
 
-``memory://``, ``sqlite:///relative.db``, ``sqlite:////absolute.db``.
+``memory://``, ``sqlite:///relative.db``, ``sqlite:////absolute.db``,
+``firestore://PROJECT[/DATABASE]?prefix=...&design=combining|optimistic``. The Firestore
+adapter is imported only when a Firestore URL is opened, so ``import phaseactors`` never loads
+Google client libraries.
 """
 
 from __future__ import annotations
@@ -45,4 +48,8 @@ def open_store(url: str | None = None) -> Store:
             synchronous=options.get("synchronous", "NORMAL"),
             busy_timeout=float(options.get("busy_timeout", 30.0)),
         )
-    raise ValueError(f"unknown store URL {url!r}; expected memory:// or sqlite:///")
+    if parts.scheme == "firestore":
+        from .firestore import open_firestore_store
+
+        return open_firestore_store(parts.netloc, parts.path.strip("/") or None, options)
+    raise ValueError(f"unknown store URL {url!r}; expected memory://, sqlite:/// or firestore://")

@@ -1,0 +1,85 @@
+"""The store contract on Firestore, against the official emulator."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from phaseactors.machines.gate_actor import GateActor
+from phaseactors.stores.base import RetryPolicy, Store
+from phaseactors.testing import StoreContract, contract_spec
+from phaseactors.testing.store_contract import completion_event
+from support import require_emulator
+
+pytestmark = pytest.mark.emulator
+
+PROJECT = "phaseactors-test"
+
+
+def firestore_store(prefix: str, retry: RetryPolicy | None = None, design: str = "combining"):  # type: ignore[no-untyped-def]
+    require_emulator("FIRESTORE_EMULATOR_HOST")
+    from google.cloud import firestore
+
+    from phaseactors.stores.firestore import FirestoreStore
+
+    return FirestoreStore(
+        firestore.Client(project=PROJECT), prefix=prefix, retry=retry, design=design
+    )
+
+
+class TestFirestoreStore(StoreContract):
+    design = "combining"
+
+    def create_store(self, tmp_path: Path, retry: RetryPolicy | None = None) -> Store:
+        self.prefix = f"t{uuid.uuid4().hex[:10]}."
+        return firestore_store(self.prefix, retry, self.design)
+
+    def other_handle(self, store: Store, tmp_path: Path) -> Store:
+        return firestore_store(self.prefix, design=self.design)
+
+
+class TestOptimisticFirestoreStore(TestFirestoreStore):
+    design = "optimistic"
+
+
+def test_combining_records_every_simultaneous_completion_once() -> None:
+    count = 21
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    actor = GateActor(contract_spec(count))
+    stores = [firestore_store(prefix) for _ in range(count)]
+    start = threading.Barrier(count)
+    outcomes: list[str] = []
+
+    def deliver(index: int) -> None:
+        start.wait()
+        applied = stores[index].apply(
+            actor, "2025-11-29", completion_event(f"p{index}", claim=True)
+        )
+        outcomes.append(applied.outcome.value)
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(outcomes) == ["applied"] * count
+    snapshot = stores[0].load(actor, "2025-11-29")
+    assert snapshot is not None
+    assert set(snapshot.data.done) == {f"p{i}" for i in range(count)}
+    assert (snapshot.version, snapshot.state, len(snapshot.outbox)) == (count, "complete", 1)
+    assert stores[0].pending_inbox_keys(actor) == []  # type: ignore[attr-defined]
+
+
+def test_firestore_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_emulator("FIRESTORE_EMULATOR_HOST")
+    from phaseactors.stores import open_store
+    from phaseactors.stores.firestore import FirestoreStore
+
+    store = open_store(f"firestore://{PROJECT}?prefix=u1.&design=optimistic")
+    assert isinstance(store, FirestoreStore)
+    assert (store.prefix, store.design) == ("u1.", "optimistic")
+    with pytest.raises(ValueError, match="needs a project"):
+        open_store("firestore://")
