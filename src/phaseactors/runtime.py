@@ -167,12 +167,13 @@ class Runtime(Generic[D]):
     # -- sweeping ------------------------------------------------------------------------
 
     def sweep(self, keys: Iterable[str] | None = None) -> SweepReport:
-        """Tick every key with a pending outbox or a due deadline (or the given keys)."""
+        """Tick every key with a pending outbox, a due deadline or stranded events (or the
+        given keys)."""
         if keys is None:
             now = self.clock()
             pending = {s.key for s in self.store.scan(self.actor, pending_outbox=True)}
             due = {s.key for s in self.store.scan(self.actor, due_before=now)}
-            keys = sorted(pending | due)
+            keys = sorted(pending | due | set(self.store.stranded(self.actor)))
         visited = 0
         published: list[str] = []
         still_pending: list[str] = []

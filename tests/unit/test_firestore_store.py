@@ -70,7 +70,7 @@ def test_combining_records_every_simultaneous_completion_once() -> None:
     assert snapshot is not None
     assert set(snapshot.data.done) == {f"p{i}" for i in range(count)}
     assert (snapshot.version, snapshot.state, len(snapshot.outbox)) == (count, "complete", 1)
-    assert stores[0].pending_inbox_keys(actor) == []  # type: ignore[attr-defined]
+    assert stores[0].stranded(actor) == []
 
 
 def test_firestore_url(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,3 +83,45 @@ def test_firestore_url(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (store.prefix, store.design) == ("u1.", "optimistic")
     with pytest.raises(ValueError, match="needs a project"):
         open_store("firestore://")
+
+
+def test_sweep_folds_events_stranded_by_a_dead_handler() -> None:
+    from phaseactors import RecordingPublisher, Runtime
+    from phaseactors.event_codec import encode_event
+
+    store = firestore_store(f"t{uuid.uuid4().hex[:10]}.")
+    actor = GateActor(contract_spec(2))
+    store.apply(actor, "2025-11-29", completion_event("p0"))
+    inbox = store.collection(actor.name).document("2025-11-29").collection("inbox")
+    inbox.document("stranded-1").set(
+        {"status": "pending", "event": encode_event(completion_event("p1"))}
+    )
+    assert store.stranded(actor) == ["2025-11-29"]
+    report = Runtime(actor, store, RecordingPublisher()).sweep()
+    assert (report.visited, len(report.published), report.errors) == (1, 1, {})
+    snapshot = store.load(actor, "2025-11-29")
+    assert snapshot is not None
+    assert (set(snapshot.data.done), snapshot.state) == ({"p0", "p1"}, "triggered")
+    assert store.stranded(actor) == []
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        ("PermissionDenied", "StorePermissionDenied"),
+        ("Unauthenticated", "StorePermissionDenied"),
+        ("ServiceUnavailable", "StoreUnavailable"),
+        ("DeadlineExceeded", "StoreUnavailable"),
+        ("InvalidArgument", "StoreUnavailable"),
+        ("FailedPrecondition", "FailedPrecondition"),  # a conflict, handled by the caller
+    ],
+)
+def test_google_errors_become_phaseactors_errors(raised: str, expected: str) -> None:
+    pytest.importorskip("google.cloud.firestore")
+    from google.api_core import exceptions
+
+    from phaseactors.stores.firestore import _translated
+
+    with pytest.raises(Exception) as caught, _translated("read"):
+        raise getattr(exceptions, raised)("boom")
+    assert type(caught.value).__name__ == expected

@@ -87,6 +87,11 @@ class Store(Protocol):
         """Snapshots of one actor type, filtered by state, pending outbox or due time."""
         ...
 
+    def stranded(self, actor: Actor[D]) -> list[str]:
+        """Keys holding events the store accepted but never applied (their handler died
+        mid-way); a tick applies them. Stores that apply events in one step return []."""
+        ...
+
     def quarantine(self, record: Quarantined) -> None:
         """Keep a message that can never be applied, with its reason."""
         ...
@@ -128,3 +133,6 @@ class OptimisticStore(ABC):
 
     def load(self, actor: Actor[D], key: str) -> Snapshot[D] | None:
         return self._read(actor, key)[0]
+
+    def stranded(self, actor: Actor[D]) -> list[str]:
+        return []

@@ -40,7 +40,7 @@ from ..actor import Actor, Outcome
 from ..clock import format_utc, parse_utc, utcnow
 from ..errors import ContentionError, PermanentError, StoreUnavailable
 from ..event_codec import decode_event, encode_event
-from ..events import Event
+from ..events import Event, Tick
 from ..snapshot import Snapshot
 from .base import Applied, Quarantined, RetryPolicy
 
@@ -190,6 +190,8 @@ class FirestoreStore:
 
     def apply(self, actor: Actor[D], key: str, event: Event) -> Applied[D]:
         with self._lock(actor.name, key):
+            if isinstance(event, Tick):  # a sweep: first fold events stranded in the inbox
+                self._fold(actor, key, None)
             policy = self.retry
             attempts = 0
             while attempts < policy.max_attempts:
@@ -331,7 +333,7 @@ class FirestoreStore:
         snapshots = sorted((actor.decode(d.to_dict()) for d in documents), key=lambda s: s.key)
         yield from snapshots
 
-    def pending_inbox_keys(self, actor: Actor[D]) -> list[str]:
+    def stranded(self, actor: Actor[D]) -> list[str]:
         """Keys with inbox events nobody folded (their handler died); a tick folds them."""
         with _translated("inbox scan"):
             documents = list(
