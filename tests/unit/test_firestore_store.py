@@ -122,6 +122,6 @@ def test_google_errors_become_phaseactors_errors(raised: str, expected: str) -> 
 
     from phaseactors.stores.firestore import _translated
 
-    with pytest.raises(Exception) as caught, _translated("read"):
+    with pytest.raises(Exception, match="boom") as caught, _translated("read"):
         raise getattr(exceptions, raised)("boom")
     assert type(caught.value).__name__ == expected
