@@ -1,6 +1,7 @@
 """Publishers behind one port, chosen by URL (or ``$PHASEACTORS_PUBLISHER``).
 
-``jsonl://PATH``, ``log://``, ``memory://`` (recording).
+``jsonl://PATH``, ``log://``, ``memory://`` (recording), ``pubsub://PROJECT``. The Pub/Sub
+adapter is imported only when a Pub/Sub URL is opened.
 """
 
 from __future__ import annotations
@@ -37,4 +38,10 @@ def open_publisher(url: str | None = None, default: str = "log://") -> Publisher
         return LogPublisher()
     if scheme == "memory":
         return RecordingPublisher()
-    raise ValueError(f"unknown publisher URL {url!r}; expected jsonl://, log:// or memory://")
+    if scheme == "pubsub":
+        from ..pubsub import open_pubsub_publisher
+
+        return open_pubsub_publisher(rest)
+    raise ValueError(
+        f"unknown publisher URL {url!r}; expected jsonl://, log://, memory:// or pubsub://"
+    )

@@ -32,6 +32,7 @@ class RecordingPublisher:
 
     def __init__(self, fail_when: Callable[[OutboxEntry], bool] | None = None) -> None:
         self.messages: list[Published] = []
+        self.raw_messages: list[tuple[str, bytes, dict[str, str], str]] = []
         self.attempts = 0
         self.fail_when = fail_when
         self._failures_left = 0
@@ -63,6 +64,19 @@ class RecordingPublisher:
                     entry.ordering_key, message_id,
                 )
             )  # fmt: skip
+            return message_id
+
+    def publish_raw(
+        self,
+        topic: str,
+        data: bytes,
+        attributes: Mapping[str, str],
+        ordering_key: str | None = None,
+    ) -> str:
+        """Record a raw message (a dead letter) in ``raw_messages``."""
+        with self._lock:
+            message_id = f"recorded-{next(self._ids)}"
+            self.raw_messages.append((topic, data, dict(attributes), message_id))
             return message_id
 
     def by_entry(self, entry_id: str) -> list[Published]:

@@ -1,0 +1,260 @@
+"""Cloud Function entry points (extra ``gcp``): Pub/Sub completions in, triggers out.
+
+Deploy ``handle`` as a 2nd-gen function on an Eventarc Pub/Sub trigger **with retry enabled**;
+``push`` is the same logic for a direct push subscription (token or OIDC verified); ``status``
+answers health checks and ``?key=`` lookups. Configuration comes from the environment:
+
+``PHASEACTORS_GATE``            gate name or path (required)
+``PHASEACTORS_STORE``           default ``firestore://$GOOGLE_CLOUD_PROJECT``
+``PHASEACTORS_PUBLISHER``       default ``pubsub://$GOOGLE_CLOUD_PROJECT``
+``PHASEACTORS_DEAD_LETTER_TOPIC``   where permanent failures are also sent (optional)
+``PHASEACTORS_PUSH_TOKEN``      shared secret a push endpoint URL must carry as ``?token=``
+``PHASEACTORS_PUSH_AUDIENCE``   OIDC audience a push request's bearer token must carry
+
+The error contract: a permanent problem (bad payload, invalid key) is logged, quarantined in
+the store with the reason (and dead-lettered when configured), and the function returns, so
+the message is acknowledged. A transient problem (store unavailable, contention, publish
+failure) raises, so the message is redelivered. Nothing is swallowed as success.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import functions_framework
+
+from .errors import PermanentError, TransientError
+from .intake import accept_message, quarantine
+from .logs import configure_cloud_logging, trace_from
+from .machines.gate_actor import GateActor
+from .machines.gate_data import GateData
+from .machines.gate_status import gate_status
+from .machines.spec import GateSpec, load_spec
+from .publishers import open_publisher
+from .pubsub_message import MESSAGE_PUBLISHED, PubsubMessage, decode_envelope
+from .runtime import Delivery, Runtime
+from .stores import open_store
+
+__all__ = ["GateFunction", "handle", "push", "status"]
+
+log = logging.getLogger("phaseactors.function")
+
+
+class GateFunction:
+    """One gate's delivery logic, independent of how the message arrived."""
+
+    def __init__(
+        self,
+        spec: GateSpec,
+        runtime: Runtime[GateData],
+        *,
+        dead_letter_topic: str | None = None,
+        project: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.runtime = runtime
+        self.dead_letter_topic = dead_letter_topic
+        self.project = project
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> GateFunction:
+        gate = environ.get("PHASEACTORS_GATE")
+        if not gate:
+            raise RuntimeError("PHASEACTORS_GATE is not set: name the gate this function serves")
+        project = environ.get("GOOGLE_CLOUD_PROJECT") or environ.get("GCP_PROJECT")
+        store = environ.get("PHASEACTORS_STORE") or (f"firestore://{project}" if project else None)
+        publisher = environ.get("PHASEACTORS_PUBLISHER") or (
+            f"pubsub://{project}" if project else None
+        )
+        if not store or not publisher:
+            raise RuntimeError("set GOOGLE_CLOUD_PROJECT, or PHASEACTORS_STORE and _PUBLISHER")
+        spec = load_spec(gate)
+        runtime = Runtime(GateActor(spec), open_store(store), open_publisher(publisher))
+        return cls(
+            spec, runtime, dead_letter_topic=environ.get("PHASEACTORS_DEAD_LETTER_TOPIC"),
+            project=project,
+        )  # fmt: skip
+
+    # -- deliveries ------------------------------------------------------------------------
+
+    def on_cloud_event(self, event: Any) -> Delivery[GateData] | None:
+        """Handle a ``messagePublished`` CloudEvent. Returns None when the message was
+        quarantined (acknowledged); raises a TransientError to have it redelivered."""
+        trace = trace_from(_attribute(event, "traceparent"), None, self.project)
+        kind = _attribute(event, "type")
+        if kind != MESSAGE_PUBLISHED:
+            error = PermanentError(f"unexpected CloudEvent type {kind!r}")
+            self._reject(error, event.data, None, trace, quarantined=False)
+            return None
+        return self.on_envelope(event.data, event_id=_attribute(event, "id"), trace=trace)
+
+    def on_envelope(
+        self, envelope: Any, *, event_id: str | None = None, trace: str | None = None
+    ) -> Delivery[GateData] | None:
+        """Handle a Pub/Sub envelope (CloudEvent data or push body)."""
+        try:
+            message = decode_envelope(envelope, event_id=event_id)
+        except PermanentError as error:
+            self._reject(error, envelope, None, trace, quarantined=False)
+            return None
+        return self.on_message(message, trace=trace)
+
+    def on_message(
+        self, message: PubsubMessage, *, trace: str | None = None
+    ) -> Delivery[GateData] | None:
+        context = {"gate": self.spec.name, "message_id": message.message_id, "trace": trace}
+        try:
+            delivery = accept_message(
+                self.runtime, self.spec, message.data, message_id=message.message_id,
+                source="pubsub",
+            )  # fmt: skip
+        except PermanentError as error:
+            self._reject(error, message.data, message, trace, quarantined=True)
+            return None
+        except TransientError as error:
+            log.warning("transient failure, the message will be redelivered: %s", error,
+                        extra=context)  # fmt: skip
+            raise
+        trigger = delivery.snapshot.data.trigger
+        log.info(
+            "%s %s/%s: %s -> %s", delivery.outcome.value, self.spec.name, delivery.key,
+            delivery.detail or "ok", delivery.snapshot.state,
+            extra={
+                **context, "key": delivery.key, "outcome": delivery.outcome.value,
+                "state": delivery.snapshot.state,
+                "correlation_id": trigger.correlation_id if trigger else None,
+                "trigger_id": trigger.trigger_id if trigger else None,
+                "published": list(delivery.published) or None,
+            },
+        )  # fmt: skip
+        return delivery
+
+    def _reject(
+        self,
+        error: PermanentError,
+        raw: Any,
+        message: PubsubMessage | None,
+        trace: str | None,
+        *,
+        quarantined: bool,
+    ) -> None:
+        message_id = message.message_id if message else None
+        if not quarantined:
+            quarantine(self.runtime, error, raw, source="pubsub", message_id=message_id)
+        log.error(
+            "quarantined a message that can never be applied: %s", error,
+            extra={"gate": self.spec.name, "message_id": message_id, "trace": trace,
+                   "reason": str(error)},
+        )  # fmt: skip
+        if self.dead_letter_topic:
+            self._dead_letter(error, raw, message)
+
+    def _dead_letter(self, error: PermanentError, raw: Any, message: PubsubMessage | None) -> None:
+        publish_raw = getattr(self.runtime.publisher, "publish_raw", None)
+        if publish_raw is None:
+            log.error("dead-letter topic set, but the publisher cannot publish raw messages")
+            return
+        data = raw if isinstance(raw, bytes) else json.dumps(raw, default=str).encode()
+        attributes = {
+            **(dict(message.attributes) if message else {}),
+            "phaseactors_gate": self.spec.name,
+            "phaseactors_reason": str(error)[:1024],
+            "phaseactors_message_id": (message.message_id or "") if message else "",
+        }
+        try:
+            publish_raw(self.dead_letter_topic, data, attributes)
+        except TransientError as exc:  # it is quarantined in the store already
+            log.error("could not dead-letter the message (it stays quarantined): %s", exc)
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self, key: str | None) -> tuple[dict[str, Any], int]:
+        if not key:
+            return {"ok": True, "gate": self.spec.name, "store": repr(self.runtime.store)}, 200
+        try:
+            snapshot = self.runtime.load(key)
+        except PermanentError as error:
+            return {"error": str(error)}, 400
+        if snapshot is None:
+            return {"gate": self.spec.name, "key": key, "state": None}, 404
+        return gate_status(self.spec, snapshot), 200
+
+
+def _attribute(event: Any, name: str) -> Any:
+    try:
+        return event[name]
+    except KeyError:
+        return None
+
+
+def push_authorized(headers: Mapping[str, str], args: Mapping[str, str],
+                    environ: Mapping[str, str] = os.environ) -> tuple[bool, str]:  # fmt: skip
+    """Check a push request against the configured token or OIDC audience."""
+    token = environ.get("PHASEACTORS_PUSH_TOKEN")
+    audience = environ.get("PHASEACTORS_PUSH_AUDIENCE")
+    if token:
+        given = args.get("token", "")
+        return hmac.compare_digest(given.encode(), token.encode()), "token mismatch"
+    if audience:
+        bearer = headers.get("Authorization", "")
+        if not bearer.startswith("Bearer "):
+            return False, "missing bearer token"
+        from google.auth.transport import requests as google_requests
+        from google.oauth2 import id_token
+
+        try:
+            claims = id_token.verify_oauth2_token(  # type: ignore[no-untyped-call]
+                bearer[len("Bearer ") :], google_requests.Request(), audience=audience
+            )
+        except Exception as exc:  # any verification failure refuses the request
+            return False, f"invalid OIDC token: {exc}"
+        expected = environ.get("PHASEACTORS_PUSH_SERVICE_ACCOUNT")
+        if expected and claims.get("email") != expected:
+            return False, f"token is for {claims.get('email')!r}, not {expected!r}"
+        return True, ""
+    return False, "no PHASEACTORS_PUSH_TOKEN or PHASEACTORS_PUSH_AUDIENCE configured"
+
+
+_function: GateFunction | None = None
+
+
+def _gate_function() -> GateFunction:
+    global _function
+    if _function is None:
+        configure_cloud_logging()
+        _function = GateFunction.from_env()
+    return _function
+
+
+@functions_framework.cloud_event
+def handle(cloud_event: Any) -> None:
+    """Eventarc entry point: raise on transient errors (retry), return otherwise (ACK)."""
+    _gate_function().on_cloud_event(cloud_event)
+
+
+@functions_framework.http
+def push(request: Any) -> tuple[str, int]:
+    """Direct push-subscription entry point: 204 ACK, 401/403 refused, 503 retry."""
+    allowed, why = push_authorized(request.headers, request.args)
+    if not allowed:
+        log.warning("refused a push request: %s", why)
+        return why, 403
+    function = _gate_function()
+    trace = trace_from(None, request.headers.get("X-Cloud-Trace-Context"), function.project)
+    try:
+        function.on_envelope(request.get_data(), trace=trace)
+    except TransientError as error:
+        return f"retry later: {error}", 503
+    return "", 204
+
+
+@functions_framework.http
+def status(request: Any) -> tuple[str, int, dict[str, str]]:
+    """Health check, or one key's status with ``?key=``."""
+    body, code = _gate_function().status(request.args.get("key"))
+    return json.dumps(body, default=str), code, {"Content-Type": "application/json"}
