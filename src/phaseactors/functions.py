@@ -1,8 +1,9 @@
 """Cloud Function entry points (extra ``gcp``): Pub/Sub completions in, triggers out.
 
 Deploy ``handle`` as a 2nd-gen function on an Eventarc Pub/Sub trigger **with retry enabled**;
-``push`` is the same logic for a direct push subscription (token or OIDC verified); ``status``
-answers health checks and ``?key=`` lookups. Configuration comes from the environment:
+``push`` is the same logic for a direct push subscription (token or OIDC verified); ``sweep``
+is for Cloud Scheduler; ``status`` answers health checks and ``?key=`` lookups. Configuration
+comes from the environment:
 
 ``PHASEACTORS_GATE``            gate name or path (required)
 ``PHASEACTORS_STORE``           default ``firestore://$GOOGLE_CLOUD_PROJECT``
@@ -40,7 +41,7 @@ from .pubsub_message import MESSAGE_PUBLISHED, PubsubMessage, decode_envelope
 from .runtime import Delivery, Runtime
 from .stores import open_store
 
-__all__ = ["GateFunction", "handle", "push", "status"]
+__all__ = ["GateFunction", "handle", "push", "status", "sweep"]
 
 log = logging.getLogger("phaseactors.function")
 
@@ -251,6 +252,20 @@ def push(request: Any) -> tuple[str, int]:
     except TransientError as error:
         return f"retry later: {error}", 503
     return "", 204
+
+
+@functions_framework.http
+def sweep(request: Any) -> tuple[str, int, dict[str, str]]:
+    """Cloud Scheduler entry point: re-drive pending triggers and due deadlines.
+    Answers 503 when some key could not be re-driven, so the run shows as failed."""
+    report = _gate_function().runtime.sweep()
+    body = {
+        "visited": report.visited, "published": list(report.published),
+        "still_pending": list(report.still_pending), "errors": report.errors,
+    }  # fmt: skip
+    log.info("swept %d keys, published %d", report.visited, len(report.published),
+             extra={"gate": _gate_function().spec.name})  # fmt: skip
+    return json.dumps(body), 503 if report.errors else 200, {"Content-Type": "application/json"}
 
 
 @functions_framework.http

@@ -7,7 +7,7 @@ import os
 
 from .common import add_common
 
-_SIGNATURES = {"handle": "cloudevent", "push": "http", "status": "http"}
+_SIGNATURES = {"handle": "cloudevent", "push": "http", "status": "http", "sweep": "http"}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run the Cloud Function locally (needs the gcp extra)",
         description="Serve one entry point of phaseactors.functions: `handle` (CloudEvents, as"
         " Eventarc delivers them), `push` (a Pub/Sub push subscription; needs --push-token or"
-        " $PHASEACTORS_PUSH_AUDIENCE) or `status` (health and ?key= lookups).",
+        " $PHASEACTORS_PUSH_AUDIENCE), `sweep` (for a scheduler) or `status` (health and ?key="
+        " lookups).",
     )
     parser.add_argument("--target", choices=sorted(_SIGNATURES), default="handle")
     parser.add_argument("--host", default="127.0.0.1")
