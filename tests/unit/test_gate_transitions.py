@@ -106,6 +106,8 @@ ALLOWED: list[tuple[str, str, dict[str, Any], str]] = [
     ("triggered", "rearm", OPERATOR, "waiting"),
     ("failed", "rearm", OPERATOR, "waiting"),
     ("partial", "rearm", OPERATOR, "waiting"),
+    ("waiting", "tick", {}, "waiting"),  # nothing due: the gate has no deadlines
+    ("partial", "tick", {}, "partial"),
 ]
 
 REFUSED: list[tuple[str, str]] = [
@@ -120,8 +122,6 @@ REFUSED: list[tuple[str, str]] = [
     ("failed", "fail"),
     ("waiting", "rearm"),
     ("complete", "rearm"),
-    ("waiting", "tick"),
-    ("partial", "tick"),
     ("complete", "tick"),
     ("triggered", "tick"),
     ("failed", "tick"),

@@ -44,7 +44,7 @@ def test_all_required_done_publishes_one_trigger(
     assert message.body["completed"] == list(ALL)
     assert message.body["correlation_ids"] == ["c-alpha", "c-beta", "c-gamma"]
     assert message.body["game_date"] == KEY
-    assert message.body["reason"] == "all_required_done"
+    assert message.body["reason"] == "all_done"
     trigger = deliveries[-1].snapshot.data.trigger
     assert trigger is not None
     assert trigger.message_id == message.message_id

@@ -12,6 +12,8 @@ from statemachine import State, StateMachine
 
 __all__ = ["GateMachine"]
 
+_DEADLINE_FAILED = ["pass_deadlines", "note_deadline_failed"]
+
 
 class GateMachine(StateMachine):
     """waiting → partial → complete → triggered, with failed, force and rearm."""
@@ -44,10 +46,12 @@ class GateMachine(StateMachine):
     )
     confirm_trigger = complete.to(triggered, on="record_published")
     tick = (
-        waiting.to(complete, cond="deadline_allows_trigger")
-        | partial.to(complete, cond="deadline_allows_trigger")
-        | waiting.to(failed, cond="final_deadline_passed", on="note_deadline_failed")
-        | partial.to(failed, cond="final_deadline_passed", on="note_deadline_failed")
+        waiting.to(complete, cond="deadline_allows_trigger", on="pass_deadlines")
+        | partial.to(complete, cond="deadline_allows_trigger", on="pass_deadlines")
+        | waiting.to(failed, cond="final_deadline_missed", on=_DEADLINE_FAILED)
+        | partial.to(failed, cond="final_deadline_missed", on=_DEADLINE_FAILED)
+        | waiting.to.itself(internal=True, on="pass_deadlines")
+        | partial.to.itself(internal=True, on="pass_deadlines")
     )
     force = waiting.to(complete) | partial.to(complete) | failed.to(complete)
     fail = waiting.to(failed, on="note_operator_failed") | partial.to(

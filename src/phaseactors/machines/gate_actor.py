@@ -26,11 +26,13 @@ from ..snapshot import Snapshot
 from .gate import GateMachine
 from .gate_data import CompletionRecord, GateData, decode_gate_data, encode_gate_data
 from .gate_model import GateModel
+from .policy import upcoming
 from .spec import GateSpec
 
 __all__ = ["GateActor"]
 
 _DECIDED = frozenset({"complete", "triggered"})
+_UNDECIDED = frozenset({"waiting", "partial"})
 _OPERATOR_EVENTS: dict[type[OperatorEvent], str] = {
     ForceTrigger: "force",
     FailKey: "fail",
@@ -69,18 +71,39 @@ class GateActor(MachineActor[GateData]):
         return decode_snapshot(document, decode_gate_data)
 
     def due_at(self, snapshot: Snapshot[GateData]) -> datetime | None:
-        return None
+        """The next deadline of an undecided key (the sweeper's index), else None."""
+        if snapshot.state not in _UNDECIDED:
+            return None
+        data = snapshot.data
+        pending = upcoming(
+            self.spec.deadlines, self.spec.key, snapshot.key, data.first_completion_at,
+            data.deadlines_passed,
+        )  # fmt: skip
+        return pending[0][1] if pending else None
 
     def handle(self, snapshot: Snapshot[GateData], event: Event) -> Stepped[GateData]:
         if isinstance(event, CompletionReported):
             return self._completion(snapshot, event)
         if isinstance(event, OperatorEvent):
             name = _OPERATOR_EVENTS[type(event)]
-            changed = self.transition(snapshot, name, at=event.at, reason=event.reason, by=event.by)
+            changed = self.transition(
+                self._with_profile(snapshot, event.at), name, at=event.at, reason=event.reason,
+                by=event.by,
+            )  # fmt: skip
             return Stepped(changed, Outcome.APPLIED)
         if isinstance(event, Tick):
-            return Stepped(snapshot, Outcome.UNCHANGED, "nothing due")
+            due = self.due_at(snapshot)
+            if due is None or due > event.at:
+                return Stepped(snapshot, Outcome.UNCHANGED, "nothing due")
+            return Stepped(self.transition(snapshot, "tick", at=event.at), Outcome.APPLIED)
         raise TypeError(f"{type(event).__name__} is not an event the gate handles")
+
+    def _with_profile(self, snapshot: Snapshot[GateData], at: datetime) -> Snapshot[GateData]:
+        """A new key freezes its profile, chosen from its first event's time."""
+        if snapshot.version:
+            return snapshot
+        profile = self.spec.choose_profile(snapshot.key, at).name
+        return snapshot.evolve(data=attrs.evolve(snapshot.data, profile=profile))
 
     def on_published(
         self, snapshot: Snapshot[GateData], event: OutboxPublished
@@ -118,8 +141,8 @@ class GateActor(MachineActor[GateData]):
             )
         name = "report_done" if completion.status in self.spec.done_statuses else "report_failure"
         changed = self.transition(
-            snapshot.evolve(seen=seen), name, processor=processor, completion=completion,
-            at=event.at,
+            self._with_profile(snapshot, event.at).evolve(seen=seen), name,
+            processor=processor, completion=completion, at=event.at,
         )  # fmt: skip
         if snapshot.state in _DECIDED:
             return Stepped(changed, Outcome.LATE, f"key already {snapshot.state}")

@@ -102,6 +102,8 @@ class GateData:
     failure_kind: str | None = field(
         default=None, validator=validators.optional(validators.in_(FAILURE_KINDS))
     )
+    profile: str = "default"
+    deadlines_passed: tuple[str, ...] = ()
 
 
 def _record_to_json(record: CompletionRecord) -> dict[str, Any]:
@@ -182,6 +184,8 @@ def encode_gate_data(data: GateData) -> dict[str, Any]:
         "first_completion_at": format_utc(data.first_completion_at),
         "failed_reason": data.failed_reason,
         "failure_kind": data.failure_kind,
+        "profile": data.profile,
+        "deadlines_passed": list(data.deadlines_passed),
     }
 
 
@@ -199,4 +203,6 @@ def decode_gate_data(doc: Mapping[str, Any]) -> GateData:
         first_completion_at=parse_utc(first) if first else None,
         failed_reason=doc.get("failed_reason"),
         failure_kind=doc.get("failure_kind"),
+        profile=doc.get("profile", "default"),
+        deadlines_passed=tuple(doc.get("deadlines_passed") or ()),
     )

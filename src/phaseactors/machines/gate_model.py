@@ -7,6 +7,7 @@ outbox; a second decision in the same generation is a bug and aborts the step.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -16,11 +17,10 @@ from ..completion import Completion
 from ..machine_actor import ActorModel
 from ..snapshot import OutboxEntry, trigger_id
 from .gate_data import CompletionRecord, GateData, Trigger
+from .policy import DeadlineTier, upcoming
 from .spec import GateSpec
 
 __all__ = ["GateModel"]
-
-_TRIGGER_REASONS = {"report_done": "all_required_done", "force": "forced"}
 
 
 class GateModel(ActorModel[GateData]):
@@ -33,6 +33,9 @@ class GateModel(ActorModel[GateData]):
 
     def load_data(self, data: GateData) -> None:
         self.data = data
+        self.profile = self.spec.profile(data.profile)
+        self.deadlines_passed = data.deadlines_passed
+        self.just_passed: tuple[str, ...] = ()
         self.done = dict(data.done)
         self.failures = dict(data.failures)
         self.failure_counts = dict(data.failure_counts)
@@ -53,29 +56,51 @@ class GateModel(ActorModel[GateData]):
             first_completion_at=self.first_completion_at,
             failed_reason=self.failed_reason,
             failure_kind=self.failure_kind,
+            profile=self.profile.name,
+            deadlines_passed=self.deadlines_passed,
         )
 
     # -- guards ------------------------------------------------------------------------------
 
     def covers(self, processor: str) -> bool:
-        """Every required processor is done once ``processor`` is counted."""
-        done = self.done
-        return all(p in done or p == processor for p in self.spec.required)
+        """The key's condition holds once ``processor`` is counted: the profile's quorum, or
+        the relaxed condition of a deadline tier that has already passed."""
+        return self._tier_met({*self.done, processor}, self._passed()) is not None
 
     def recovers(self, processor: str) -> bool:
         """A failed key reopens when the last outstanding required failure succeeds."""
         if self.failure_kind != "processor":
             return False
-        return not any(p != processor and self.spec.is_required(p) for p in self.failures)
+        return not any(p != processor and self.profile.is_required(p) for p in self.failures)
 
     def fails_required(self, processor: str) -> bool:
-        return self.spec.is_required(processor) and processor not in self.done
+        return self.profile.is_required(processor) and processor not in self.done
 
     def deadline_allows_trigger(self, at: datetime) -> bool:
-        return False
+        return self._tier_met(self.done, self._passed(at)) is not None
 
-    def final_deadline_passed(self, at: datetime) -> bool:
-        return False
+    def final_deadline_missed(self, at: datetime) -> bool:
+        return any(t.otherwise == "fail" for t in self._passed(at))
+
+    # -- deadlines ---------------------------------------------------------------------------
+
+    def due_tiers(self, at: datetime) -> list[DeadlineTier]:
+        """Tiers not passed yet whose time has come at ``at``."""
+        pending = upcoming(
+            self.spec.deadlines, self.spec.key, self.snapshot.key, self.first_completion_at,
+            self.deadlines_passed,
+        )  # fmt: skip
+        return [tier for tier, due in pending if due <= at]
+
+    def _passed(self, at: datetime | None = None) -> list[DeadlineTier]:
+        passed = [t for t in self.spec.deadlines if t.name in self.deadlines_passed]
+        return passed + (self.due_tiers(at) if at is not None else [])
+
+    def _tier_met(self, done: Collection[str], passed: list[DeadlineTier]) -> str | None:
+        """Why the key may trigger with ``done``: a reason, or None if it may not."""
+        if self.profile.satisfied(done):
+            return "all_done" if self.profile.all_done(done) else "quorum"
+        return next((f"deadline:{t.name}" for t in passed if t.holds(self.profile, done)), None)
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -118,8 +143,14 @@ class GateModel(ActorModel[GateData]):
         self.failure_kind = "operator"
 
     def note_deadline_failed(self, at: datetime) -> None:
-        self.failed_reason = "final deadline passed"
+        missed = next(t.name for t in self._passed(at) if t.otherwise == "fail")
+        missing = [p for p in self.profile.required if p not in self.done]
+        self.failed_reason = f"deadline {missed} passed; missing: {', '.join(missing) or 'none'}"
         self.failure_kind = "deadline"
+
+    def pass_deadlines(self, at: datetime) -> None:
+        self.just_passed = tuple(t.name for t in self.due_tiers(at))
+        self.deadlines_passed = self.deadlines_passed + self.just_passed
 
     def on_exit_failed(self) -> None:
         self.failed_reason = None
@@ -135,6 +166,7 @@ class GateModel(ActorModel[GateData]):
         self.generation += 1
         self.done, self.failures, self.failure_counts = {}, {}, {}
         self.late, self.trigger, self.first_completion_at = [], None, None
+        self.deadlines_passed = ()
         self.data = attrs.evolve(self.data, unknown={})
 
     def on_enter_complete(self, event: str, at: datetime, **kwargs: Any) -> None:
@@ -148,8 +180,12 @@ class GateModel(ActorModel[GateData]):
         correlation_id = completion.correlation_id if completion else None
         if correlation_id is None and correlation_ids:
             correlation_id = max(self.done.values(), key=lambda r: r.received_at).correlation_id
-        missing = [p for p in self.spec.required if p not in self.done]
-        reason = _TRIGGER_REASONS.get(str(event), str(event))
+        missing = [p for p in self.profile.required if p not in self.done]
+        if event == "force":
+            reason = "forced"
+        else:
+            at_tick = at if event == "tick" else None
+            reason = self._tier_met(self.done, self._passed(at_tick)) or str(event)
         self.trigger = Trigger(
             trigger_id=tid,
             generation=generation,
@@ -170,7 +206,8 @@ class GateModel(ActorModel[GateData]):
             "correlation_ids": correlation_ids,
             "completed": sorted(self.done),
             "missing": missing,
-            "missing_optional": [p for p in self.spec.optional if p not in self.done],
+            "missing_optional": [p for p in self.profile.optional if p not in self.done],
+            "profile": self.profile.name,
             "payload": {
                 a.name: a.combine(r.payload.get(a.name) for r in self.done.values())
                 for a in self.spec.aggregations
@@ -199,4 +236,6 @@ class GateModel(ActorModel[GateData]):
             return f"{kwargs['processor']} reported {completion.status.value}"
         if event == "confirm_trigger":
             return f"published as {kwargs['message_id']}"
+        if event == "tick":
+            return f"deadline {', '.join(self.just_passed)} passed"
         return str(kwargs.get("reason", ""))

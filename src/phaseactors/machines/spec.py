@@ -6,8 +6,9 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from attrs import field, frozen
 
@@ -16,13 +17,16 @@ from ..errors import SpecError, UnknownGate
 from ..keys import KeyFormat
 from .aggregate import AGGREGATIONS, Aggregation
 from .names import NameResolver, NameRules
+from .policy import DeadlineTier, Profile, parse_duration, parse_wall_time
 
-__all__ = ["GateSpec", "find_gate", "load_spec", "spec_from_mapping"]
+__all__ = ["DEFAULT_PROFILE", "GateSpec", "find_gate", "load_spec", "spec_from_mapping"]
+
+DEFAULT_PROFILE = "default"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _TOP_LEVEL = {
     "name", "description", "key", "topics", "statuses", "processors", "aliases", "names",
-    "aggregate",
+    "aggregate", "policy", "deadlines", "profiles",
 }  # fmt: skip
 
 
@@ -43,11 +47,35 @@ class GateSpec:
     input_topic: str | None = None
     output_topic: str
     aggregations: tuple[Aggregation, ...] = ()
+    optional_quorum: float = 0.0
+    deadlines: tuple[DeadlineTier, ...] = ()
+    profiles: tuple[Profile, ...] = ()
     _resolver: NameResolver = field(init=False, repr=False, eq=False, hash=False)
+    _profiles: dict[str, Profile] = field(init=False, repr=False, eq=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
         resolver = NameResolver(self.expected, self.aliases, self.names)
         object.__setattr__(self, "_resolver", resolver)
+        default = Profile(
+            name=DEFAULT_PROFILE, required=self.required, optional=self.optional,
+            optional_quorum=self.optional_quorum,
+        )  # fmt: skip
+        profiles = {DEFAULT_PROFILE: default, **{p.name: p for p in self.profiles}}
+        object.__setattr__(self, "_profiles", profiles)
+
+    def profile(self, name: str) -> Profile:
+        """The profile a key froze in its snapshot."""
+        return self._profiles[name]
+
+    def choose_profile(self, key: str, first_event: datetime) -> Profile:
+        """The profile for a new key, from the date (in the gate's zone) of its first event."""
+        if self.key.format == "date":
+            key_date = date.fromisoformat(key)
+            local = first_event.astimezone(self.key.tz).date()
+            for profile in self.profiles:
+                if profile.matches(key_date, local):
+                    return profile
+        return self._profiles[DEFAULT_PROFILE]
 
     @property
     def expected(self) -> tuple[str, ...]:
@@ -112,7 +140,7 @@ class _Fields:
             self.fail(path or "<root>", f"must be a table, got {type(data).__name__}")
         self.data: Mapping[str, Any] = data
 
-    def fail(self, name: str, problem: str) -> Any:
+    def fail(self, name: str, problem: str) -> NoReturn:
         raise SpecError(self.source, name, problem)
 
     def where(self, name: str) -> str:
@@ -133,7 +161,7 @@ class _Fields:
     def text(self, name: str, default: str | None = None) -> str:
         value = self.data.get(name, default)
         if value is None:
-            return self.fail(self.where(name), "missing")  # type: ignore[no-any-return]
+            self.fail(self.where(name), "missing")
         if not isinstance(value, str) or not value.strip():
             self.fail(self.where(name), f"must be a non-empty string, got {value!r}")
         return str(value).strip()
@@ -147,7 +175,7 @@ class _Fields:
     def names(self, name: str, default: tuple[str, ...] | None = None) -> tuple[str, ...]:
         value = self.data.get(name, default)
         if value is None:
-            return self.fail(self.where(name), "missing")  # type: ignore[no-any-return]
+            self.fail(self.where(name), "missing")
         if not isinstance(value, list | tuple):
             self.fail(self.where(name), f"must be a list of names, got {value!r}")
         seen: set[str] = set()
@@ -244,6 +272,12 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
             agg.fail(agg.where("how"), f"{how!r} is not one of {list(AGGREGATIONS)}")
         aggregations.append(Aggregation(name=agg_name, source=agg.text("from"), how=how))
 
+    policy = root.table("policy", required=False)
+    policy.only({"optional_quorum"})
+    optional_quorum = _fraction_field(policy, "optional_quorum", 0.0)
+    deadlines = _deadlines(root)
+    profiles = _profiles(root, set(required) | set(optional))
+
     return GateSpec(
         name=name,
         description=root.data.get("description", "") or "",
@@ -258,7 +292,92 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
         input_topic=topics.text("input") if "input" in topics.data else None,
         output_topic=topics.text("output"),
         aggregations=tuple(aggregations),
+        optional_quorum=optional_quorum,
+        deadlines=deadlines,
+        profiles=profiles,
     )
+
+
+def _fraction_field(fields: _Fields, name: str, default: float) -> float:
+    value = fields.data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        fields.fail(fields.where(name), f"must be a fraction between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _deadlines(root: _Fields) -> tuple[DeadlineTier, ...]:
+    entries = root.data.get("deadlines", [])
+    if not isinstance(entries, list):
+        root.fail("deadlines", "must be an array of tables ([[deadlines]])")
+    tiers: list[DeadlineTier] = []
+    for i, entry in enumerate(entries):
+        tier = _Fields(root.source, entry, f"deadlines[{i}]")
+        tier.only({"name", "after_first", "at", "day_offset", "required", "optional",
+                   "min_done", "otherwise"})  # fmt: skip
+        name = tier.text("name")
+        if any(t.name == name for t in tiers):
+            tier.fail(tier.where("name"), f"{name!r} is used twice")
+        if ("after_first" in tier.data) == ("at" in tier.data):
+            tier.fail(tier.path, "needs exactly one of after_first (duration) or at (HH:MM)")
+        try:
+            after = parse_duration(tier.text("after_first")) if "after_first" in tier.data else None
+        except ValueError as exc:
+            tier.fail(tier.where("after_first"), str(exc))
+        try:
+            at = parse_wall_time(tier.text("at")) if "at" in tier.data else None
+        except ValueError as exc:
+            tier.fail(tier.where("at"), str(exc))
+        otherwise = tier.text("otherwise", "wait")
+        if otherwise not in ("wait", "fail"):
+            tier.fail(tier.where("otherwise"), f"must be 'wait' or 'fail', got {otherwise!r}")
+        tiers.append(
+            DeadlineTier(
+                name=name, after=after, at=at,
+                day_offset=_int_field(tier, "day_offset", 0, minimum=0),
+                required=_fraction_field(tier, "required", 1.0),
+                optional=_fraction_field(tier, "optional", 0.0),
+                min_done=_int_field(tier, "min_done", 0, minimum=0),
+                otherwise=otherwise,
+            )
+        )  # fmt: skip
+    return tuple(tiers)
+
+
+def _int_field(fields: _Fields, name: str, default: int, *, minimum: int) -> int:
+    value = fields.data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        fields.fail(fields.where(name), f"must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _profiles(root: _Fields, expected: set[str]) -> tuple[Profile, ...]:
+    table = root.table("profiles", required=False)
+    profiles = []
+    for name in table.data:
+        if name == DEFAULT_PROFILE:
+            table.fail(table.where(name), "the default profile is [processors] itself")
+        entry = table.table(name)
+        entry.only({"days_after_key", "required", "optional_quorum"})
+        required = entry.names("required")
+        for i, processor in enumerate(required):
+            if processor not in expected:
+                entry.fail(f"{entry.where('required')}[{i}]", f"{processor!r} is not a processor")
+        days = entry.data.get("days_after_key")
+        if (
+            not isinstance(days, list)
+            or not 1 <= len(days) <= 2
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in days)
+        ):
+            entry.fail(entry.where("days_after_key"), "must be [min] or [min, max] whole days")
+        profiles.append(
+            Profile(
+                name=name, required=required,
+                optional=tuple(sorted(expected - set(required))),
+                optional_quorum=_fraction_field(entry, "optional_quorum", 0.0),
+                days_after_key=(days[0], days[1] if len(days) == 2 else None),
+            )
+        )  # fmt: skip
+    return tuple(profiles)
 
 
 def _free_text_list(fields: _Fields, name: str) -> tuple[str, ...]:
