@@ -125,7 +125,7 @@ def test_deliver_outcomes_and_exit_codes(tmp_path: Path) -> None:
     assert status["state"] == "partial"
     assert list(status["done"]) == ["nbac_gamebook_player_stats"]
     assert list(status["unknown"]) == ["BdlStandingsProcessor"]
-    assert len(status["missing"]) == 20
+    assert (len(status["missing"]), len(status["missing_optional"])) == (9, 11)
 
     from phaseactors.stores import SqliteStore
 

@@ -40,7 +40,7 @@ def write(tmp_path: Path, text: str) -> Path:
 )
 def test_shipped_gates_load(name: str, count: int, input_topic: str, output_topic: str) -> None:
     spec = load_spec(REPO / "machines" / f"{name}.toml")
-    assert len(spec.required) == count
+    assert len(spec.expected) == count
     assert (spec.input_topic, spec.output_topic) == (input_topic, output_topic)
     assert spec.key.field == "game_date"
     assert spec.key.timezone == "America/New_York"

@@ -55,15 +55,20 @@ class Profile:
     required: tuple[str, ...]
     optional: tuple[str, ...] = ()
     optional_quorum: float = field(default=0.0, validator=_fraction)
-    days_after_key: tuple[int, int | None] | None = None
+    first_event_before: time | None = None
+    day_offset: int = 0
 
-    def matches(self, key_date: date, first_event: date) -> bool:
-        """Whether a key whose first event falls on ``first_event`` uses this profile."""
-        if self.days_after_key is None:
+    def matches(self, key_date: date, first_event: datetime) -> bool:
+        """Whether a key whose first event happened at ``first_event`` (local, aware, in the
+        gate's zone) uses this profile: before ``first_event_before`` on the key's date plus
+        ``day_offset`` days."""
+        if self.first_event_before is None:
             return False
-        low, high = self.days_after_key
-        days = (first_event - key_date).days
-        return days >= low and (high is None or days <= high)
+        limit = datetime.combine(
+            key_date + timedelta(days=self.day_offset), self.first_event_before,
+            tzinfo=first_event.tzinfo,
+        )  # fmt: skip
+        return first_event < limit
 
     def is_required(self, processor: str) -> bool:
         return processor in self.required

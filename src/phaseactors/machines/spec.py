@@ -71,7 +71,7 @@ class GateSpec:
         """The profile for a new key, from the date (in the gate's zone) of its first event."""
         if self.key.format == "date":
             key_date = date.fromisoformat(key)
-            local = first_event.astimezone(self.key.tz).date()
+            local = first_event.astimezone(self.key.tz)
             for profile in self.profiles:
                 if profile.matches(key_date, local):
                     return profile
@@ -357,24 +357,22 @@ def _profiles(root: _Fields, expected: set[str]) -> tuple[Profile, ...]:
         if name == DEFAULT_PROFILE:
             table.fail(table.where(name), "the default profile is [processors] itself")
         entry = table.table(name)
-        entry.only({"days_after_key", "required", "optional_quorum"})
+        entry.only({"first_event_before", "day_offset", "required", "optional_quorum"})
         required = entry.names("required")
         for i, processor in enumerate(required):
             if processor not in expected:
                 entry.fail(f"{entry.where('required')}[{i}]", f"{processor!r} is not a processor")
-        days = entry.data.get("days_after_key")
-        if (
-            not isinstance(days, list)
-            or not 1 <= len(days) <= 2
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in days)
-        ):
-            entry.fail(entry.where("days_after_key"), "must be [min] or [min, max] whole days")
+        try:
+            before = parse_wall_time(entry.text("first_event_before"))
+        except ValueError as exc:
+            entry.fail(entry.where("first_event_before"), str(exc))
         profiles.append(
             Profile(
                 name=name, required=required,
                 optional=tuple(sorted(expected - set(required))),
                 optional_quorum=_fraction_field(entry, "optional_quorum", 0.0),
-                days_after_key=(days[0], days[1] if len(days) == 2 else None),
+                first_event_before=before,
+                day_offset=_int_field(entry, "day_offset", 0, minimum=0),
             )
         )  # fmt: skip
     return tuple(profiles)
