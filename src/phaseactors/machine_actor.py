@@ -125,7 +125,10 @@ class MachineActor(ABC, Generic[D]):
             try:
                 machine.send(event, **kwargs)
             except TransitionNotAllowed:
-                raise TransitionRefused(event, snapshot.state) from None
+                allowed = ", ".join(self.allowed_events(snapshot.state)) or "none"
+                raise TransitionRefused(
+                    event, snapshot.state, f"events allowed there: {allowed}"
+                ) from None
             return model.freeze()
 
     def allowed_events(self, state: str) -> list[str]:

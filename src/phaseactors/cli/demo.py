@@ -41,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--scenario", choices=("concurrent", "stuck"), default="concurrent",
+        help="concurrent: duplicated, shuffled deliveries (default); stuck: processors that"
+        " never report, deadlines and the sweeper on a simulated clock",
+    )  # fmt: skip
     parser.add_argument("--key", default=DEFAULT_KEY, help=f"the key (default {DEFAULT_KEY})")
     parser.add_argument("--workers", type=int, default=8, help="concurrent workers (default 8)")
     parser.add_argument(
@@ -146,6 +151,10 @@ def run(args: argparse.Namespace) -> int:
     key = spec.key.validate(args.key)
     store_url = args.store or os.environ.get("PHASEACTORS_STORE") or DEFAULT_STORE_URL
     publisher_url = args.publisher or _default_publisher(store_url)
+    if args.scenario == "stuck":
+        from .demo_stuck import run_stuck
+
+        return run_stuck(args, spec, store_url, publisher_url)
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
     say: Callable[[str], None] = (lambda _: None) if args.json else print
 

@@ -26,7 +26,7 @@ __all__ = ["GateModel"]
 class GateModel(ActorModel[GateData]):
     """The gate's working copy: done / failed / late records and the trigger decision."""
 
-    audited = frozenset({"force", "fail", "rearm"})
+    audited = frozenset({"force", "fail", "rearm", "tick"})
 
     def __init__(self, spec: GateSpec) -> None:
         self.spec = spec

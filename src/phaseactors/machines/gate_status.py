@@ -12,12 +12,24 @@ from .spec import GateSpec
 
 __all__ = ["gate_status"]
 
+_UNDECIDED = ("waiting", "partial")
+
 
 def gate_status(spec: GateSpec, snapshot: Snapshot[GateData]) -> dict[str, Any]:
     """A JSON-ready description of ``snapshot`` (the stable ``status --json`` shape)."""
-    data = encode_gate_data(snapshot.data)
+    data = snapshot.data
+    encoded = encode_gate_data(data)
     document = encode_snapshot(snapshot, encode_gate_data)
-    trigger = snapshot.data.trigger
+    profile = spec.profile(data.profile)
+    trigger = data.trigger
+    deadlines = []
+    for tier in spec.deadlines:
+        due = tier.due(spec.key, snapshot.key, data.first_completion_at)
+        deadlines.append(
+            {"name": tier.name, "due_at": format_utc(due),
+             "passed": tier.name in data.deadlines_passed, "otherwise": tier.otherwise}
+        )  # fmt: skip
+    upcoming = [d["due_at"] for d in deadlines if not d["passed"] and d["due_at"]]
     return {
         "gate": spec.name,
         "key": snapshot.key,
@@ -25,16 +37,21 @@ def gate_status(spec: GateSpec, snapshot: Snapshot[GateData]) -> dict[str, Any]:
         "state": snapshot.state,
         "version": snapshot.version,
         "updated_at": format_utc(snapshot.updated_at),
-        "required": list(spec.required),
-        "optional": list(spec.optional),
-        "done": data["done"],
-        "missing": [p for p in spec.required if p not in snapshot.data.done],
-        "missing_optional": [p for p in spec.optional if p not in snapshot.data.done],
-        "unknown": data["unknown"],
-        "failures": data["failures"],
-        "failure_counts": data["failure_counts"],
-        "failed_reason": snapshot.data.failed_reason,
-        "late": data["late"],
+        "profile": profile.name,
+        "required": list(profile.required),
+        "optional": list(profile.optional),
+        "optional_quorum": profile.optional_quorum,
+        "done": encoded["done"],
+        "missing": [p for p in profile.required if p not in data.done],
+        "missing_optional": [p for p in profile.optional if p not in data.done],
+        "unknown": encoded["unknown"],
+        "failures": encoded["failures"],
+        "failure_counts": encoded["failure_counts"],
+        "failed_reason": data.failed_reason,
+        "late": encoded["late"],
+        "first_completion_at": format_utc(data.first_completion_at),
+        "deadlines": deadlines,
+        "due_at": min(upcoming) if upcoming and snapshot.state in _UNDECIDED else None,
         "trigger": (
             None
             if trigger is None

@@ -1,0 +1,76 @@
+"""Operator commands, listing stuck keys, history, and the stuck-key demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_cli import GATE, as_json, phaseactors
+
+
+def run(cwd: Path, *args: str, check: bool = True):  # type: ignore[no-untyped-def]
+    return phaseactors(*args, "--gate", GATE, cwd=cwd, check=check)
+
+
+def test_force_fail_rearm_are_audited_and_refusals_explain(tmp_path: Path) -> None:
+    run(tmp_path, "deliver", "--processor", "nbac_schedule", "--key", "2025-11-30",
+        "--execution-id", "e1")  # fmt: skip
+    failed = as_json(run(tmp_path, "fail", "2025-11-30", "--reason", "bad feed", "--by", "ana",
+                         "--json"))  # fmt: skip
+    assert (failed["state"], failed["by"]) == ("failed", "ana")
+    rearmed = as_json(run(tmp_path, "rearm", "2025-11-30", "--reason", "rerun", "--json"))
+    assert (rearmed["state"], rearmed["generation"]) == ("waiting", 2)
+    forced = as_json(run(tmp_path, "force-trigger", "2025-11-30", "--reason", "ship", "--json"))
+    assert (forced["state"], forced["trigger_id"]) == ("triggered", f"{GATE}/2025-11-30/2")
+    assert len(forced["published"]) == 1
+
+    refused = run(tmp_path, "force-trigger", "2025-11-30", "--reason", "again", check=False)
+    assert refused.returncode == 2
+    assert "'force' is not allowed in state 'triggered': events allowed there:" in refused.stderr
+    assert "rearm" in refused.stderr
+
+    history = as_json(run(tmp_path, "history", "2025-11-30", "--json"))["history"]
+    assert [(h["event"], h["target"], h.get("by")) for h in history] == [
+        ("report_done", "partial", None),
+        ("fail", "failed", "ana"),
+        ("rearm", "waiting", history[2]["by"]),
+        ("force", "complete", history[3]["by"]),
+        ("confirm_trigger", "triggered", None),
+    ]
+    assert [h["cause"] for h in history[1:4]] == ["bad feed", "rerun", "ship"]
+
+
+def test_missing_reason_is_a_usage_error(tmp_path: Path) -> None:
+    result = run(tmp_path, "fail", "2025-11-30", check=False)
+    assert result.returncode == 2
+    assert "--reason" in result.stderr
+
+
+def test_list_shows_stuck_keys_with_their_missing_processors(tmp_path: Path) -> None:
+    for key in ("2025-11-30", "2025-12-01"):
+        run(tmp_path, "deliver", "--processor", "NbacScheduleProcessor", "--key", key,
+            "--execution-id", f"e-{key}")  # fmt: skip
+    listed = as_json(run(tmp_path, "list", "--state", "partial", "--json"))["keys"]
+    assert [k["key"] for k in listed] == ["2025-11-30", "2025-12-01"]
+    assert "nbac_schedule" not in listed[0]["missing"]
+    assert len(listed[0]["missing"]) == 9
+    assert listed[0]["due_at"] == "2025-12-01T15:30:00+00:00"  # 10:30 New York, next day
+    fresh = as_json(run(tmp_path, "list", "--state", "partial", "--older-than", "2h", "--json"))
+    assert fresh["keys"] == []
+    table = run(tmp_path, "list").stdout
+    assert "9 missing: bdl_player_boxscores" in table
+
+
+def test_stuck_scenario_triggers_at_the_right_tier_or_fails_once(tmp_path: Path) -> None:
+    summary = as_json(phaseactors("demo", "--scenario", "stuck", "--json", cwd=tmp_path))
+    triggered, failed = summary["keys"]["2025-12-01"], summary["keys"]["2025-12-02"]
+    assert (triggered["state"], triggered["reason"], triggered["triggers_published"]) == (
+        "triggered", "deadline:2h", 1,
+    )  # fmt: skip
+    assert len(triggered["missing_optional"]) == 6
+    assert triggered["deadlines_passed"] == ["30m", "2h"]
+    assert (failed["state"], failed["triggers_published"]) == ("failed", 0)
+    assert failed["reason"] == (
+        "deadline final passed; missing: odds_api_player_points_props,"
+        " bettingpros_player_points_props, nbac_player_list_current"
+    )
+    assert failed["deadlines_passed"] == ["30m", "2h", "final"]
