@@ -223,13 +223,15 @@ def test_sweeper_finds_due_keys_through_the_index(tmp_path: Path, tiers: GateSpe
             runtime.deliver(done(name).__class__(
                 processor=name, key=key, status="success", execution_id=f"{key}-{name}"
             ))  # fmt: skip
-    # the 28th's final deadline (10:30 ET on the 29th) has passed; the 29th's is tomorrow
-    assert [s.key for s in runtime.store.scan(runtime.actor, due_before=FIRST)] == ["2025-11-28"]
+    # the 28th's final deadline (10:30 ET on the 29th) had passed when its completions came,
+    # so they triggered it at once; the 29th waits for its 2h tier
+    assert runtime.load("2025-11-28").data.trigger.reason == "deadline:final"  # type: ignore[union-attr]
+    assert list(runtime.store.scan(runtime.actor, due_before=FIRST)) == []
     clock.advance(2 * 3600)
     due = [s.key for s in runtime.store.scan(runtime.actor, due_before=clock())]
-    assert due == ["2025-11-28", "2025-11-29"]
+    assert due == ["2025-11-29"]
     report = runtime.sweep()
-    assert (report.visited, len(report.published)) == (2, 2)
+    assert (report.visited, len(report.published)) == (1, 1)
     assert runtime.sweep().visited == 0
 
 
@@ -241,4 +243,15 @@ def test_shipped_phase2_gate_relaxes_after_two_hours() -> None:
     assert runtime.load(KEY).state == "partial"  # type: ignore[union-attr]
     clock.advance(2 * 3600)
     assert runtime.sweep().published
+    assert messages(runtime)[0].body["reason"] == "deadline:2h"
+
+
+def test_a_delivery_after_a_deadline_evaluates_it_without_waiting_for_the_sweeper(
+    runtime: Runtime[GateData], clock: ManualClock
+) -> None:
+    deliver(runtime, "r1", "r2", "r3", "r4")
+    clock.advance(2 * 3600)  # the 2h tier is due, but no sweep has run
+    delivery = runtime.deliver(done("r5"))
+    assert delivery.snapshot.state == "triggered"
+    assert delivery.snapshot.data.deadlines_passed == ("30m", "2h")
     assert messages(runtime)[0].body["reason"] == "deadline:2h"

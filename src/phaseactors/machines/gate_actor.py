@@ -92,10 +92,10 @@ class GateActor(MachineActor[GateData]):
             )  # fmt: skip
             return Stepped(changed, Outcome.APPLIED)
         if isinstance(event, Tick):
-            due = self.due_at(snapshot)
-            if due is None or due > event.at:
+            ticked = self._tick_if_due(snapshot, event.at)
+            if ticked is snapshot:
                 return Stepped(snapshot, Outcome.UNCHANGED, "nothing due")
-            return Stepped(self.transition(snapshot, "tick", at=event.at), Outcome.APPLIED)
+            return Stepped(ticked, Outcome.APPLIED)
         raise TypeError(f"{type(event).__name__} is not an event the gate handles")
 
     def _with_profile(self, snapshot: Snapshot[GateData], at: datetime) -> Snapshot[GateData]:
@@ -146,4 +146,11 @@ class GateActor(MachineActor[GateData]):
         )  # fmt: skip
         if snapshot.state in _DECIDED:
             return Stepped(changed, Outcome.LATE, f"key already {snapshot.state}")
-        return Stepped(changed, Outcome.APPLIED)
+        return Stepped(self._tick_if_due(changed, event.at), Outcome.APPLIED)
+
+    def _tick_if_due(self, snapshot: Snapshot[GateData], at: datetime) -> Snapshot[GateData]:
+        """A delivery also brings the time: deadlines due by then are evaluated at once."""
+        due = self.due_at(snapshot)
+        if due is None or due > at:
+            return snapshot
+        return self.transition(snapshot, "tick", at=at)
