@@ -29,7 +29,15 @@ GATE: dict[str, Any] = {
         {"name": "2h", "after_first": "2h"},
         {"name": "final", "at": "10:30", "day_offset": 1, "required": 0.8, "otherwise": "fail"},
     ],
-    "profiles": {"same_day": {"first_event_before": "17:00", "required": ["r1"]}},
+    "profiles": {
+        "same_day": {"first_event_before": "17:00", "required": ["r1"]},
+        "backfill": {
+            "first_event_after_days": 2,
+            "required": ["r1", "r2", "r3", "r4", "r5"],
+            "optional_quorum": 1.0,
+            "deadlines": ["30m", "2h"],
+        },
+    },
 }
 FINAL = datetime(2025, 11, 30, 15, 30, tzinfo=UTC)  # 10:30 EST on the day after the key
 
@@ -116,6 +124,8 @@ def test_wall_clock_deadline_follows_the_gate_zone_across_daylight_saving(tiers:
         (datetime(2025, 11, 29, 21, 59, tzinfo=UTC), "same_day"),  # 16:59 ET
         (datetime(2025, 11, 29, 22, 0, tzinfo=UTC), "default"),  # 17:00 ET: after tip-off
         (datetime(2025, 11, 30, 4, 0, tzinfo=UTC), "default"),  # 23:00 ET, 11-30 in UTC
+        (datetime(2025, 12, 1, 4, 59, tzinfo=UTC), "default"),  # 23:59 ET on the 30th
+        (datetime(2025, 12, 1, 5, 0, tzinfo=UTC), "backfill"),  # two days after, in New York
     ],
 )
 def test_profile_is_chosen_from_the_first_event_in_the_gate_zone(
@@ -255,3 +265,14 @@ def test_a_delivery_after_a_deadline_evaluates_it_without_waiting_for_the_sweepe
     assert delivery.snapshot.state == "triggered"
     assert delivery.snapshot.data.deadlines_passed == ("30m", "2h")
     assert messages(runtime)[0].body["reason"] == "deadline:2h"
+
+
+def test_backfill_keys_ignore_the_long_gone_wall_clock_deadline(
+    runtime: Runtime[GateData], clock: ManualClock
+) -> None:
+    clock.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # a season replayed months later
+    deliver(runtime, "r1")
+    snapshot = runtime.load(KEY)
+    assert snapshot is not None
+    assert (snapshot.state, snapshot.data.profile) == ("partial", "backfill")
+    assert runtime.actor.due_at(snapshot) == clock.now + timedelta(minutes=30)

@@ -112,6 +112,21 @@ BAD = [
     (GOOD + '\n[aggregate.x]\nfrom = "metadata.x"\nhow = "median"\n', "aggregate.x.how",
      "not one of"),
     (GOOD.replace('output = "tiny-out"', ""), "topics.output", "missing"),
+    (GOOD + '\n[profiles.x]\nrequired = ["a"]\n', "profiles.x", "exactly one of"),
+    (GOOD + '\n[profiles.x]\nrequired = ["z"]\nfirst_event_after_days = 2\n',
+     "profiles.x.required[0]", "not a processor"),
+    (GOOD + '\n[profiles.x]\nrequired = ["a"]\nfirst_event_before = "25:00"\n',
+     "profiles.x.first_event_before", "wall-clock"),
+    (GOOD + '\n[profiles.x]\nrequired = ["a"]\nfirst_event_after_days = 2\ndeadlines = ["soon"]\n',
+     "profiles.x.deadlines[0]", "no deadline named"),
+    (GOOD + '\n[[deadlines]]\nname = "d"\n', "deadlines[0]", "exactly one of"),
+    (GOOD + '\n[[deadlines]]\nname = "d"\nafter_first = "soon"\n', "deadlines[0].after_first",
+     "not a duration"),
+    (GOOD + '\n[[deadlines]]\nname = "d"\nat = "10:30"\nrequired = 2\n', "deadlines[0].required",
+     "fraction"),
+    (GOOD + '\n[[deadlines]]\nname = "d"\nat = "10:30"\notherwise = "panic"\n',
+     "deadlines[0].otherwise", "'wait' or 'fail'"),
+    (GOOD + '\n[policy]\noptional_quorum = 1.5\n', "policy.optional_quorum", "fraction"),
 ]  # fmt: skip
 
 

@@ -42,6 +42,7 @@ def run_list(args: argparse.Namespace) -> int:
             "updated_at": status["updated_at"], "done": len(status["done"]),
             "missing": status["missing"], "missing_optional": status["missing_optional"],
             "failed_reason": status["failed_reason"], "due_at": status["due_at"],
+            "profile": status["profile"],
         })  # fmt: skip
         if len(rows) >= args.limit:
             break

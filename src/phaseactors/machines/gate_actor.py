@@ -75,8 +75,9 @@ class GateActor(MachineActor[GateData]):
         if snapshot.state not in _UNDECIDED:
             return None
         data = snapshot.data
+        tiers = self.spec.tiers(self.spec.profile(data.profile))
         pending = upcoming(
-            self.spec.deadlines, self.spec.key, snapshot.key, data.first_completion_at,
+            tiers, self.spec.key, snapshot.key, data.first_completion_at,
             data.deadlines_passed,
         )  # fmt: skip
         return pending[0][1] if pending else None

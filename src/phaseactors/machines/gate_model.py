@@ -87,13 +87,13 @@ class GateModel(ActorModel[GateData]):
     def due_tiers(self, at: datetime) -> list[DeadlineTier]:
         """Tiers not passed yet whose time has come at ``at``."""
         pending = upcoming(
-            self.spec.deadlines, self.spec.key, self.snapshot.key, self.first_completion_at,
+            self.spec.tiers(self.profile), self.spec.key, self.snapshot.key, self.first_completion_at,
             self.deadlines_passed,
         )  # fmt: skip
         return [tier for tier, due in pending if due <= at]
 
     def _passed(self, at: datetime | None = None) -> list[DeadlineTier]:
-        passed = [t for t in self.spec.deadlines if t.name in self.deadlines_passed]
+        passed = [t for t in self.spec.tiers(self.profile) if t.name in self.deadlines_passed]
         return passed + (self.due_tiers(at) if at is not None else [])
 
     def _tier_met(self, done: Collection[str], passed: list[DeadlineTier]) -> str | None:

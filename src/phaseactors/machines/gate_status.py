@@ -23,7 +23,7 @@ def gate_status(spec: GateSpec, snapshot: Snapshot[GateData]) -> dict[str, Any]:
     profile = spec.profile(data.profile)
     trigger = data.trigger
     deadlines = []
-    for tier in spec.deadlines:
+    for tier in spec.tiers(profile):
         due = tier.due(spec.key, snapshot.key, data.first_completion_at)
         deadlines.append(
             {"name": tier.name, "due_at": format_utc(due),

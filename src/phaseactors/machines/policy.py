@@ -57,11 +57,16 @@ class Profile:
     optional_quorum: float = field(default=0.0, validator=_fraction)
     first_event_before: time | None = None
     day_offset: int = 0
+    first_event_after_days: int | None = None
+    deadlines: tuple[str, ...] | None = None
 
     def matches(self, key_date: date, first_event: datetime) -> bool:
         """Whether a key whose first event happened at ``first_event`` (local, aware, in the
         gate's zone) uses this profile: before ``first_event_before`` on the key's date plus
-        ``day_offset`` days."""
+        ``day_offset`` days, or ``first_event_after_days`` or more days after the key's date
+        (a backfill)."""
+        if self.first_event_after_days is not None:
+            return (first_event.date() - key_date).days >= self.first_event_after_days
         if self.first_event_before is None:
             return False
         limit = datetime.combine(
@@ -69,6 +74,12 @@ class Profile:
             tzinfo=first_event.tzinfo,
         )  # fmt: skip
         return first_event < limit
+
+    def tiers(self, tiers: tuple[DeadlineTier, ...]) -> tuple[DeadlineTier, ...]:
+        """The gate's deadline tiers that apply to keys of this profile."""
+        if self.deadlines is None:
+            return tiers
+        return tuple(t for t in tiers if t.name in self.deadlines)
 
     def is_required(self, processor: str) -> bool:
         return processor in self.required

@@ -67,6 +67,10 @@ class GateSpec:
         """The profile a key froze in its snapshot."""
         return self._profiles[name]
 
+    def tiers(self, profile: Profile) -> tuple[DeadlineTier, ...]:
+        """The deadline tiers that apply to a profile's keys."""
+        return profile.tiers(self.deadlines)
+
     def choose_profile(self, key: str, first_event: datetime) -> Profile:
         """The profile for a new key, from the date (in the gate's zone) of its first event."""
         if self.key.format == "date":
@@ -276,7 +280,7 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
     policy.only({"optional_quorum"})
     optional_quorum = _fraction_field(policy, "optional_quorum", 0.0)
     deadlines = _deadlines(root)
-    profiles = _profiles(root, set(required) | set(optional))
+    profiles = _profiles(root, set(required) | set(optional), deadlines)
 
     return GateSpec(
         name=name,
@@ -350,22 +354,35 @@ def _int_field(fields: _Fields, name: str, default: int, *, minimum: int) -> int
     return int(value)
 
 
-def _profiles(root: _Fields, expected: set[str]) -> tuple[Profile, ...]:
+def _profiles(
+    root: _Fields, expected: set[str], tiers: tuple[DeadlineTier, ...]
+) -> tuple[Profile, ...]:
     table = root.table("profiles", required=False)
     profiles = []
     for name in table.data:
         if name == DEFAULT_PROFILE:
             table.fail(table.where(name), "the default profile is [processors] itself")
         entry = table.table(name)
-        entry.only({"first_event_before", "day_offset", "required", "optional_quorum"})
+        entry.only({"first_event_before", "day_offset", "first_event_after_days", "required",
+                    "optional_quorum", "deadlines"})  # fmt: skip
+        if ("first_event_before" in entry.data) == ("first_event_after_days" in entry.data):
+            entry.fail(
+                entry.path, "needs exactly one of first_event_before or first_event_after_days"
+            )
         required = entry.names("required")
         for i, processor in enumerate(required):
             if processor not in expected:
                 entry.fail(f"{entry.where('required')}[{i}]", f"{processor!r} is not a processor")
-        try:
-            before = parse_wall_time(entry.text("first_event_before"))
-        except ValueError as exc:
-            entry.fail(entry.where("first_event_before"), str(exc))
+        before = None
+        if "first_event_before" in entry.data:
+            try:
+                before = parse_wall_time(entry.text("first_event_before"))
+            except ValueError as exc:
+                entry.fail(entry.where("first_event_before"), str(exc))
+        deadlines = entry.names("deadlines", tuple(t.name for t in tiers))
+        for i, tier_name in enumerate(deadlines):
+            if all(t.name != tier_name for t in tiers):
+                entry.fail(f"{entry.where('deadlines')}[{i}]", f"no deadline named {tier_name!r}")
         profiles.append(
             Profile(
                 name=name, required=required,
@@ -373,6 +390,11 @@ def _profiles(root: _Fields, expected: set[str]) -> tuple[Profile, ...]:
                 optional_quorum=_fraction_field(entry, "optional_quorum", 0.0),
                 first_event_before=before,
                 day_offset=_int_field(entry, "day_offset", 0, minimum=0),
+                first_event_after_days=(
+                    _int_field(entry, "first_event_after_days", 0, minimum=1)
+                    if "first_event_after_days" in entry.data else None
+                ),
+                deadlines=deadlines,
             )
         )  # fmt: skip
     return tuple(profiles)
