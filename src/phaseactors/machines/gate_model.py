@@ -87,9 +87,12 @@ class GateModel(ActorModel[GateData]):
     def due_tiers(self, at: datetime) -> list[DeadlineTier]:
         """Tiers not passed yet whose time has come at ``at``."""
         pending = upcoming(
-            self.spec.tiers(self.profile), self.spec.key, self.snapshot.key, self.first_completion_at,
+            self.spec.tiers(self.profile),
+            self.spec.key,
+            self.snapshot.key,
+            self.first_completion_at,
             self.deadlines_passed,
-        )  # fmt: skip
+        )
         return [tier for tier, due in pending if due <= at]
 
     def _passed(self, at: datetime | None = None) -> list[DeadlineTier]:
