@@ -113,7 +113,7 @@ def test_sweep_folds_events_stranded_by_a_dead_handler() -> None:
         ("ServiceUnavailable", "StoreUnavailable"),
         ("DeadlineExceeded", "StoreUnavailable"),
         ("InvalidArgument", "StoreUnavailable"),
-        ("FailedPrecondition", "FailedPrecondition"),  # a conflict, handled by the caller
+        ("FailedPrecondition", "_Conflict"),  # retried by the store, never seen by callers
     ],
 )
 def test_google_errors_become_phaseactors_errors(raised: str, expected: str) -> None:

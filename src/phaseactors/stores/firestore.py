@@ -9,10 +9,10 @@ timeout — one commits, the rest fail after five attempts. This store commits o
    and one write, and a duplicate costs one read and no write.
 2. **Combining on conflict.** When the precondition fails, another writer got there first. The
    event is written to the key's ``inbox`` subcollection (no contention: one document per
-   event); then whichever handler wins folds *every* pending inbox event into one commit that
-   updates the state (same precondition) and marks the folded events with their outcome in
-   the same atomic batch. A handler whose event was folded by another reads its outcome from
-   its inbox document and deletes it.
+   event); the owner of the oldest pending event folds *every* pending event into one commit
+   that updates the state (same precondition) and marks the folded events with their outcome
+   in the same atomic batch. The others poll their own inbox document until it shows the
+   outcome, then delete it; if the folder seems dead, anyone takes over after a while.
 3. **One writer per key per process.** Striped in-process locks serialize concurrent requests
    for one key served by the same instance, so an instance never conflicts with itself.
 
@@ -23,10 +23,10 @@ IAM problems); never a bare ``ValueError``.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -36,7 +36,7 @@ from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from ..actor import Actor, Outcome
+from ..actor import Actor, Outcome, Stepped
 from ..clock import format_utc, parse_utc, utcnow
 from ..errors import ContentionError, PermanentError, StoreUnavailable
 from ..event_codec import decode_event, encode_event
@@ -63,7 +63,12 @@ _UNAVAILABLE = (
     google_errors.RetryError,
 )
 _DENIED = (google_errors.PermissionDenied, google_errors.Unauthenticated)
-_LOCK_STRIPES = 256
+# Combining: handlers poll for their queued event with jittered waits growing to _POLL_CAP;
+# the owner of the oldest pending event folds, anyone folds once a wait passes _TAKE_OVER_AFTER
+# (that owner may have died).
+_POLL_BASE = 0.01
+_POLL_CAP = 0.1
+_TAKE_OVER_AFTER = 10.0
 _PERMANENT = "permanent: "
 #: Folded inbox documents left behind by a crashed handler expire after this (TTL policy).
 INBOX_TTL = timedelta(days=1)
@@ -90,18 +95,31 @@ class FirestoreStats:
                 setattr(self, name, getattr(self, name) + value)
 
 
+class _Conflict(Exception):
+    """Another writer got in the way (a failed precondition, an aborted read); retry."""
+
+
 @contextmanager
 def _translated(what: str) -> Iterator[None]:
+    """Google API errors become phaseactors errors; conflicts become :class:`_Conflict`."""
     try:
         yield
     except _DENIED as exc:
         raise StorePermissionDenied(f"firestore {what}: permission denied: {exc}") from exc
-    except _UNAVAILABLE as exc:
+    except _CONFLICTS as exc:
+        raise _Conflict(f"firestore {what}: {exc}") from exc
+    except (*_UNAVAILABLE, google_errors.GoogleAPICallError) as exc:
         raise StoreUnavailable(f"firestore {what}: {exc}") from exc
-    except google_errors.GoogleAPICallError as exc:
-        if isinstance(exc, _CONFLICTS):
-            raise
-        raise StoreUnavailable(f"firestore {what}: {exc}") from exc
+
+
+@contextmanager
+def _final(what: str) -> Iterator[None]:
+    """For calls outside a retry loop: a conflict there means the service is overloaded."""
+    try:
+        with _translated(what):
+            yield
+    except _Conflict as exc:
+        raise StoreUnavailable(str(exc)) from exc
 
 
 class FirestoreStore:
@@ -126,7 +144,8 @@ class FirestoreStore:
         self.design = design
         self.fold_limit = fold_limit
         self.stats = FirestoreStats()
-        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        self._queues: dict[tuple[str, str], _KeyQueue] = {}
+        self._queues_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"FirestoreStore(project={self.client.project!r}, prefix={self.prefix!r})"
@@ -138,9 +157,6 @@ class FirestoreStore:
 
     def _ref(self, actor: Actor[D], key: str) -> Any:
         return self.collection(actor.name).document(key)
-
-    def _lock(self, gate: str, key: str) -> threading.Lock:
-        return self._locks[zlib.crc32(f"{gate}/{key}".encode()) % _LOCK_STRIPES]
 
     def _document(self, actor: Actor[D], snapshot: Snapshot[D]) -> dict[str, Any]:
         document = actor.encode(snapshot)
@@ -161,7 +177,8 @@ class FirestoreStore:
         return actor.decode(document.to_dict()), document.update_time
 
     def load(self, actor: Actor[D], key: str) -> Snapshot[D] | None:
-        return self._read(actor, key)[0]
+        with _final("read"):
+            return self._read(actor, key)[0]
 
     # -- commits ---------------------------------------------------------------------------
 
@@ -182,83 +199,195 @@ class FirestoreStore:
         try:
             with _translated("commit"):
                 batch.commit()
-        except _CONFLICTS:
+        except _Conflict:
             self.stats.add(conflicts=1)
             return False
         self.stats.add(writes=writes, commits=1)
         return True
 
     def apply(self, actor: Actor[D], key: str, event: Event) -> Applied[D]:
-        with self._lock(actor.name, key):
-            if isinstance(event, Tick):  # a sweep: first fold events stranded in the inbox
-                self._fold(actor, key, None)
-            policy = self.retry
-            attempts = 0
-            while attempts < policy.max_attempts:
-                attempts += 1
+        """Queue the event for its key; one thread per key and process serves the queue,
+        applying everything queued so far in one read and one commit."""
+        queue = self._queue(actor.name, key)
+        waiter = _Waiter(event)
+        with queue.mutex:
+            queue.waiting.append(waiter)
+        while not waiter.done.is_set():
+            if queue.serving.acquire(blocking=False):
+                try:
+                    while batch := queue.take():
+                        self._serve(actor, key, batch)
+                finally:
+                    queue.serving.release()
+            else:
+                waiter.done.wait(0.005)
+        if waiter.error is not None:
+            raise waiter.error
+        result: Applied[D] = waiter.result
+        return result
+
+    def _queue(self, gate: str, key: str) -> _KeyQueue:
+        with self._queues_lock:
+            return self._queues.setdefault((gate, key), _KeyQueue())
+
+    def _serve(self, actor: Actor[D], key: str, waiters: list[_Waiter]) -> None:
+        try:
+            results = self._apply_events(actor, key, [w.event for w in waiters])
+        except Exception as exc:  # the store failed: every waiter of this batch sees it
+            results = [exc] * len(waiters)
+        for waiter, result in zip(waiters, results, strict=True):
+            if isinstance(result, Exception):
+                waiter.error = result
+            else:
+                waiter.result = result
+            waiter.done.set()
+
+    def _apply_events(
+        self, actor: Actor[D], key: str, events: list[Event]
+    ) -> list[Applied[D] | Exception]:
+        if any(isinstance(e, Tick) for e in events):  # a sweep: fold stranded events first
+            with _final("fold"):
+                self._fold(actor, key, set())
+        policy = self.retry
+        attempts = 0
+        while attempts < policy.max_attempts:
+            attempts += 1
+            try:
                 current, update_time = self._read(actor, key)
-                base = current if current is not None else actor.initial(key)
-                stepped = actor.step(base, event)
-                if stepped.snapshot is base:
-                    return Applied(base, stepped.outcome, stepped.detail, False, attempts)
-                batch = self.client.batch()
-                self._put_state(batch, actor, key, update_time, stepped.snapshot)
-                if self._commit(batch, 1):
-                    return Applied(
-                        stepped.snapshot, stepped.outcome, stepped.detail, True, attempts
-                    )
-                if self.design == "combining":
-                    return self._combine(actor, key, event, attempts)
+            except _Conflict:
                 time.sleep(policy.delay(attempts))
-            raise ContentionError(actor.name, key, attempts)
+                continue
+            base = current if current is not None else actor.initial(key)
+            state, steps = _step_all(actor, base, events)
+            if state is not base:
+                batch = self.client.batch()
+                self._put_state(batch, actor, key, update_time, state)
+                if not self._commit(batch, 1):
+                    if self.design == "combining":
+                        return self._combine(actor, key, events, steps, attempts)
+                    time.sleep(policy.delay(attempts))
+                    continue
+            return [
+                s if isinstance(s, Exception)
+                else Applied(state, s.outcome, s.detail, state is not base, attempts)
+                for s in steps
+            ]  # fmt: skip
+        raise ContentionError(actor.name, key, attempts)
 
     # -- combining -------------------------------------------------------------------------
 
-    def _combine(self, actor: Actor[D], key: str, event: Event, attempts: int) -> Applied[D]:
+    def _combine(
+        self,
+        actor: Actor[D],
+        key: str,
+        events: list[Event],
+        steps: list[Stepped[D] | Exception],
+        attempts: int,
+    ) -> list[Applied[D] | Exception]:
+        """Queue the events in the key's inbox and wait until they are folded (by this
+        handler if it owns the oldest pending event)."""
         inbox = self._ref(actor, key).collection("inbox")
-        mine = inbox.document(f"{format_utc(event.at)}-{uuid.uuid4().hex[:12]}")
-        with _translated("inbox write"):
-            mine.set(
-                {
-                    "status": "pending",
-                    "event": encode_event(event),
-                    "expire_at": utcnow() + INBOX_TTL,
-                }
-            )
-        self.stats.add(writes=1)
+        queued = {
+            f"{format_utc(e.at)}-{uuid.uuid4().hex[:12]}": i
+            for i, e in enumerate(events)
+            if not isinstance(steps[i], Exception)  # it raised on its own: do not queue it
+        }
+        with _final("inbox write"):
+            for chunk in _chunks(list(queued), 450):
+                batch = self.client.batch()
+                for doc_id in chunk:
+                    batch.set(
+                        inbox.document(doc_id),
+                        {"status": "pending", "event": encode_event(events[queued[doc_id]]),
+                         "expire_at": utcnow() + INBOX_TTL},
+                    )  # fmt: skip
+                batch.commit()
+        self.stats.add(writes=len(queued))
+        mine = set(queued)
+        folded: dict[str, tuple[str, str, str | None]] = {}
         policy = self.retry
-        while attempts < policy.max_attempts:
+        waiting_since = time.monotonic()
+        while attempts < policy.max_attempts and len(folded) < len(mine):
             attempts += 1
-            result = self._fold(actor, key, mine.id)
-            if result is None:
-                result = self._folded_by_another(mine)
-            if result is not None:
-                outcome, detail, error = result
-                with _translated("inbox cleanup"):
-                    mine.delete()
-                self.stats.add(writes=1)
-                if error:
-                    _raise_folded_error(error)
-                snapshot = self.load(actor, key)
-                assert snapshot is not None
-                return Applied(snapshot, Outcome(outcome), detail, True, attempts)
-            time.sleep(policy.delay(attempts))
-        raise ContentionError(actor.name, key, attempts)
+            time.sleep(random.uniform(0, min(_POLL_CAP, _POLL_BASE * attempts)))
+            try:
+                folded.update(self._folded_by_another(inbox, sorted(mine - set(folded))))
+                waiting = mine - set(folded)
+                if waiting and (
+                    self._oldest_pending(inbox) in waiting
+                    or time.monotonic() - waiting_since > _TAKE_OVER_AFTER
+                ):
+                    folded.update(
+                        (i, r) for i, r in self._fold(actor, key, waiting).items() if i in mine
+                    )
+            except _Conflict:
+                continue
+        if len(folded) < len(mine):
+            raise ContentionError(actor.name, key, attempts)
+        with _final("inbox cleanup"):
+            for chunk in _chunks(list(mine), 450):
+                batch = self.client.batch()
+                for doc_id in chunk:
+                    batch.delete(inbox.document(doc_id))
+                batch.commit()
+        self.stats.add(writes=len(mine))
+        snapshot = self.load(actor, key)
+        assert snapshot is not None
+        results: list[Applied[D] | Exception] = [
+            s if isinstance(s, Exception) else Applied(snapshot, s.outcome, s.detail) for s in steps
+        ]  # the queued ones are replaced below by the outcome their fold recorded
+        for doc_id, index in queued.items():
+            outcome, detail, error = folded[doc_id]
+            results[index] = (
+                _folded_error(error) if error
+                else Applied(snapshot, Outcome(outcome), detail, True, attempts)
+            )  # fmt: skip
+        return results
 
-    def _folded_by_another(self, mine: Any) -> tuple[str, str, str | None] | None:
-        with _translated("inbox read"):
-            document = mine.get()
+    def _oldest_pending(self, inbox: Any) -> str | None:
+        """The id of the oldest pending inbox event: its handler is the one that folds, so
+        folds do not collide; the others wait for their event to be folded."""
+        with _translated("inbox leader"):
+            first = list(
+                inbox.where(filter=FieldFilter("status", "==", "pending"))
+                .order_by("__name__")
+                .limit(1)
+                .stream()
+            )
         self.stats.add(reads=1)
-        fields = document.to_dict() if document.exists else None
-        if not fields or fields.get("status") != "folded":
-            return None
-        return fields["outcome"], fields.get("detail", ""), fields.get("error")
+        return first[0].id if first else None
+
+    def _folded_by_another(
+        self, inbox: Any, doc_ids: list[str]
+    ) -> dict[str, tuple[str, str, str | None]]:
+        """Outcomes of those of ``doc_ids`` another handler folded. They were queued in one
+        atomic batch, so a fold takes all of them or none: one read tells which."""
+        if not doc_ids:
+            return {}
+        with _translated("inbox read"):
+            first = inbox.document(doc_ids[0]).get()
+        self.stats.add(reads=1)
+        if not first.exists or (first.to_dict() or {}).get("status") != "folded":
+            return {}
+        with _translated("inbox read"):
+            documents = list(self.client.get_all([inbox.document(i) for i in doc_ids]))
+        self.stats.add(reads=len(documents))
+        found = {}
+        for document in documents:
+            fields = document.to_dict() or {}
+            if fields.get("status") == "folded":
+                found[document.id] = (
+                    fields["outcome"],
+                    fields.get("detail", ""),
+                    fields.get("error"),
+                )
+        return found
 
     def _fold(
-        self, actor: Actor[D], key: str, mine: str | None
-    ) -> tuple[str, str, str | None] | None:
-        """Apply every pending inbox event in one commit. Returns the result of ``mine`` if
-        this fold applied it, None if the commit lost (or ``mine`` was not among them)."""
+        self, actor: Actor[D], key: str, mine: set[str]
+    ) -> dict[str, tuple[str, str, str | None]]:
+        """Apply every pending inbox event in one commit; the outcome of each, or {} if the
+        commit lost to another writer."""
         current, update_time = self._read(actor, key)
         inbox = self._ref(actor, key).collection("inbox")
         with _translated("inbox query"):
@@ -269,21 +398,20 @@ class FirestoreStore:
             )
         self.stats.add(reads=max(1, len(pending)))
         if not pending:
-            return None
+            return {}
         pending.sort(key=lambda d: d.id)
-        state = base = current if current is not None else actor.initial(key)
+        base = current if current is not None else actor.initial(key)
+        state, steps = _step_all(
+            actor, base, [decode_event((d.to_dict() or {})["event"]) for d in pending]
+        )
         results: dict[str, tuple[str, str, str | None]] = {}
-        for document in pending:
-            try:
-                stepped = actor.step(state, decode_event(document.to_dict()["event"]))
-            except PermanentError as exc:
-                results[document.id] = ("unchanged", "", f"{_PERMANENT}{exc}")
-                continue
-            except Exception as exc:  # a poison event must not block every other one
-                results[document.id] = ("unchanged", "", f"{type(exc).__name__}: {exc}")
-                continue
-            state = stepped.snapshot
-            results[document.id] = (stepped.outcome.value, stepped.detail, None)
+        for document, step in zip(pending, steps, strict=True):
+            if isinstance(step, PermanentError):
+                results[document.id] = ("unchanged", "", f"{_PERMANENT}{step}")
+            elif isinstance(step, Exception):  # a poison event must not block every other one
+                results[document.id] = ("unchanged", "", f"{type(step).__name__}: {step}")
+            else:
+                results[document.id] = (step.outcome.value, step.detail, None)
         batch = self.client.batch()
         writes = len(pending)
         if state is not base:
@@ -303,9 +431,9 @@ class FirestoreStore:
                 {"status": "folded", "outcome": outcome, "detail": detail, "error": error},
             )
         if not self._commit(batch, writes):
-            return None
+            return {}
         self.stats.add(folds=1)
-        return results.get(mine) if mine is not None else None
+        return results
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -327,7 +455,7 @@ class FirestoreStore:
             query = query.where(filter=FieldFilter("due_at", "<=", due_before))
         if limit is not None:
             query = query.limit(limit)
-        with _translated("scan"):
+        with _final("scan"):
             documents = list(query.stream())
         self.stats.add(reads=max(1, len(documents)))
         snapshots = sorted((actor.decode(d.to_dict()) for d in documents), key=lambda s: s.key)
@@ -335,7 +463,7 @@ class FirestoreStore:
 
     def stranded(self, actor: Actor[D]) -> list[str]:
         """Keys with inbox events nobody folded (their handler died); a tick folds them."""
-        with _translated("inbox scan"):
+        with _final("inbox scan"):
             documents = list(
                 self.client.collection_group("inbox")
                 .where(filter=FieldFilter("status", "==", "pending"))
@@ -349,7 +477,7 @@ class FirestoreStore:
     # -- quarantine ------------------------------------------------------------------------
 
     def quarantine(self, record: Quarantined) -> None:
-        with _translated("quarantine"):
+        with _final("quarantine"):
             self.client.collection(f"{self.prefix}quarantine").document().set(
                 {
                     "at": record.at,
@@ -366,7 +494,7 @@ class FirestoreStore:
         query: Any = self.client.collection(f"{self.prefix}quarantine")
         if gate is not None:
             query = query.where(filter=FieldFilter("gate", "==", gate))
-        with _translated("quarantine read"):
+        with _final("quarantine read"):
             documents: list[dict[str, Any]] = [d.to_dict() or {} for d in query.stream()]
         documents.sort(key=lambda d: d["at"], reverse=True)
         return [
@@ -381,10 +509,55 @@ class FirestoreStore:
         self.client.close()  # type: ignore[no-untyped-call]
 
 
-def _raise_folded_error(error: str) -> None:
+def _folded_error(error: str) -> Exception:
     if error.startswith(_PERMANENT):
-        raise PermanentError(error[len(_PERMANENT) :])
-    raise RuntimeError(f"event failed when another handler folded it: {error}")
+        return PermanentError(error[len(_PERMANENT) :])
+    return RuntimeError(f"event failed when another handler folded it: {error}")
+
+
+def _step_all(
+    actor: Actor[D], state: Snapshot[D], events: list[Event]
+) -> tuple[Snapshot[D], list[Stepped[D] | Exception]]:
+    """Apply events in order; one that raises is skipped (and reported), the others go on."""
+    steps: list[Stepped[D] | Exception] = []
+    for event in events:
+        try:
+            stepped = actor.step(state, event)
+        except Exception as exc:
+            steps.append(exc)
+            continue
+        state = stepped.snapshot
+        steps.append(stepped)
+    return state, steps
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _Waiter:
+    """One apply() call waiting for its key's queue to be served."""
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: Exception | None = None
+
+
+class _KeyQueue:
+    """The events waiting for one key in this process, and who is serving them."""
+
+    def __init__(self) -> None:
+        self.mutex = threading.Lock()
+        self.serving = threading.Lock()
+        self.waiting: list[_Waiter] = []
+
+    def take(self) -> list[_Waiter]:
+        with self.mutex:
+            taken, self.waiting = self.waiting, []
+        return taken
 
 
 def open_firestore_store(
