@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import PhaseactorsError
-from . import deliver, demo, listing, operate, serve, status, sweep
+from . import deliver, demo, diagram, listing, operate, serve, status, sweep
 from .common import exit_code_for
 
 __all__ = ["build_parser", "main"]
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for verb in (demo, status, listing, deliver, sweep, operate, serve):
+    for verb in (demo, status, listing, deliver, sweep, operate, serve, diagram):
         verb.register(subparsers)
     return parser
 

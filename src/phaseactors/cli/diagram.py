@@ -1,0 +1,75 @@
+"""``phaseactors diagram GATE``: the gate's state machine as Mermaid, DOT, Markdown, SVG or PNG.
+
+With ``--key`` the picture is of one key: its current state highlighted and a legend of its
+done, missing, late and unknown processors, trigger and failure reason. The drawing itself is
+:mod:`phaseactors.diagrams`; this verb resolves the gate, loads the key and writes the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..diagrams import FORMATS, render
+from ..machines.gate_actor import GateActor
+from ..machines.gate_data import GateData
+from ..machines.spec import GateSpec, load_spec
+from ..snapshot import Snapshot
+from ..stores import Store, open_store
+from .common import EXIT_PERMANENT
+
+__all__ = ["load_key", "register", "run"]
+
+#: Output suffixes that choose the format when ``--format`` is not given.
+SUFFIXES = {".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot", ".gv": "dot", ".md": "md",
+            ".svg": "svg", ".png": "png"}  # fmt: skip
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "diagram", help="draw a gate's state machine, or where one key stands in it"
+    )
+    parser.add_argument("gate", help="gate name (machines/NAME.toml) or path to a gate file")
+    parser.add_argument(
+        "-f", "--format", choices=FORMATS, default=None,
+        help="output format [default: from the -o suffix, else mermaid]; svg and png need "
+        "Graphviz (scripts/setup-system)",
+    )  # fmt: skip
+    parser.add_argument(
+        "-o", "--output", type=Path, default=None, help="write here instead of stdout"
+    )
+    parser.add_argument("--key", default=None, help="draw this key: highlight its state")
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="where --key lives: sqlite:///path.db, firestore://PROJECT[/DB] "
+        "[$PHASEACTORS_STORE, default sqlite:///phaseactors.db]",
+    )
+    parser.set_defaults(run=run)
+
+
+def load_key(spec: GateSpec, store: Store, key: str) -> Snapshot[GateData] | None:
+    """The committed snapshot of ``key`` in ``store``, or None if nothing was delivered."""
+    actor = GateActor(spec)
+    return store.load(actor, actor.validate_key(key))
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = load_spec(args.gate)
+    fmt = args.format or SUFFIXES.get(args.output.suffix if args.output else "", "mermaid")
+    if fmt == "png" and args.output is None:
+        print("phaseactors diagram: png is binary; give -o FILE.png", file=sys.stderr)
+        return EXIT_PERMANENT
+    snapshot = None
+    if args.key is not None:
+        snapshot = load_key(spec, open_store(args.store), args.key)
+        if snapshot is None:
+            print(f"{spec.name}/{args.key}: no such key (nothing delivered yet)", file=sys.stderr)
+            return EXIT_PERMANENT
+    output = render(spec, fmt, snapshot)
+    if args.output is None:
+        sys.stdout.write(output.decode("utf-8"))
+    else:
+        args.output.write_bytes(output)
+    return 0
