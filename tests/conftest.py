@@ -13,7 +13,10 @@ from phaseactors.machines.spec import GateSpec
 from phaseactors.stores import MemoryStore
 from support import SMALL_GATE, ManualClock
 
+# ci: deterministic, so CI never flakes on a new random draw; nightly: random, 10x examples
+# (tests size themselves with support.scaled()); dev: random, for local exploration.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("nightly", deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

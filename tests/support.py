@@ -67,3 +67,10 @@ def require_emulator(variable: str) -> str:
     if os.environ.get("PHASEACTORS_REQUIRE_EMULATORS") == "1":
         pytest.fail(f"emulator required: {reason}")
     pytest.skip(reason)
+
+
+def scaled(examples: int) -> int:
+    """Example counts for the current Hypothesis profile: ``ci`` as given, ``nightly`` 10x."""
+    import os
+
+    return examples * (10 if os.environ.get("HYPOTHESIS_PROFILE") == "nightly" else 1)

@@ -140,6 +140,9 @@ class Runtime(Generic[D]):
         for entry in snapshot.outbox:
             if entry.lease is None or entry.lease.owner != owner:
                 continue
+            if not entry.lease.held_at(self.clock()):  # too slow: another may already publish
+                log.warning("lease on %s expired before publishing; leaving it", entry.id)
+                continue
             message_id = self._publish(key, entry, owner)
             confirm = OutboxPublished(
                 at=self.clock(), entry_id=entry.id, message_id=message_id, owner=owner

@@ -35,7 +35,7 @@ from phaseactors import (
 from phaseactors.machines.gate_data import GateData
 from phaseactors.stores import MemoryStore, SqliteStore
 from phaseactors.stores.base import Store
-from support import KEY, SMALL_GATE, ManualClock, require_emulator
+from support import KEY, SMALL_GATE, ManualClock, require_emulator, scaled
 
 REQUIRED = {"alpha", "beta", "gamma"}
 # The names producers use, and what the gate should count them as (None: not expected).
@@ -215,11 +215,11 @@ class FirestoreGateDeliveries(GateDeliveries):
 def test_gate_deliveries_on_firestore() -> None:
     require_emulator("FIRESTORE_EMULATOR_HOST")
     run_state_machine_as_test(
-        FirestoreGateDeliveries, settings=settings(max_examples=20, stateful_step_count=20)
+        FirestoreGateDeliveries, settings=settings(max_examples=scaled(20), stateful_step_count=20)
     )
 
 
 TestGateDeliveries = GateDeliveries.TestCase
-TestGateDeliveries.settings = settings(max_examples=200, stateful_step_count=30)
+TestGateDeliveries.settings = settings(max_examples=scaled(200), stateful_step_count=30)
 TestSqliteGateDeliveries = SqliteGateDeliveries.TestCase
-TestSqliteGateDeliveries.settings = settings(max_examples=100, stateful_step_count=30)
+TestSqliteGateDeliveries.settings = settings(max_examples=scaled(100), stateful_step_count=30)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -81,7 +83,22 @@ class SqliteStore(OptimisticStore):
         self._decoded: dict[tuple[str, str], tuple[int, Snapshot[Any]]] = {}
         with self._errors("open"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn().executescript(_SCHEMA)
+            self._initialize()
+
+    def _initialize(self) -> None:
+        """Switch the file to WAL and create the schema. Switching the journal mode does not
+        wait on the busy handler, so processes opening a new file together retry here."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn = self._conn()
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.01, 0.05))
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
@@ -91,7 +108,6 @@ class SqliteStore(OptimisticStore):
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
         if conn is None or local.pid != os.getpid():  # never share a connection across fork
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             local.conn, local.pid = conn, os.getpid()

@@ -1,0 +1,65 @@
+"""Deliberately broken variants, kept to prove the property suite would catch them.
+
+Each is a classic bug of hand-rolled phase gates. They live in the test tree only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import attrs
+
+from phaseactors import Runtime
+from phaseactors.actor import Actor
+from phaseactors.events import Event, OutboxPublished
+from phaseactors.runtime import Delivery
+from phaseactors.snapshot import Snapshot
+from phaseactors.testing.interleave import InstrumentedMemoryStore
+
+D = TypeVar("D")
+
+
+class NoIsolationStore(InstrumentedMemoryStore):
+    """Commits without checking that the key is still at the version it read: the last
+    writer wins, as with a read-then-write that is not one transaction."""
+
+    def _commit(self, actor: Actor[D], key: str, token: Any, snapshot: Snapshot[D]) -> bool:
+        if self.scheduler.pause("commit") == "conflict":
+            return False
+        with self._lock:
+            self._snapshots[(actor.name, key)] = snapshot
+            self.commits += 1
+        return True
+
+
+class FlagOutsideTransaction(Runtime[D]):
+    """Publishes when it *reads* a decided, unpublished trigger, then sets the flag in a second
+    write (``flag_first`` sets it before publishing): no lease, the check-publish-flag sequence
+    is not atomic."""
+
+    flag_first = False
+
+    def send(self, key: str, event: Event) -> Delivery[D]:
+        key = self.actor.validate_key(key)
+        applied = self.store.apply(self.actor, key, attrs.evolve(event, claim=None))
+        snapshot = self.store.load(self.actor, key)
+        assert snapshot is not None
+        published = []
+        for entry in snapshot.outbox:
+            if self.flag_first:
+                self._flag(key, entry.id, "pending")
+            message_id = self.publisher.publish(entry)
+            if not self.flag_first:
+                self._flag(key, entry.id, message_id)
+            published.append(message_id)
+        return Delivery(key, applied.outcome, snapshot, published=tuple(published))
+
+    def _flag(self, key: str, entry_id: str, message_id: str) -> None:
+        confirm = OutboxPublished(
+            at=self.clock(), entry_id=entry_id, message_id=message_id, owner="anyone"
+        )
+        self.store.apply(self.actor, key, confirm)
+
+
+class FlagBeforePublish(FlagOutsideTransaction[D]):
+    flag_first = True
