@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+import pytest
 from test_cli import GATE, as_json, phaseactors
+
+from support import require_emulator
 
 
 def run(cwd: Path, *args: str, check: bool = True):  # type: ignore[no-untyped-def]
@@ -76,3 +80,18 @@ def test_stuck_scenario_triggers_at_the_right_tier_or_fails_once(tmp_path: Path)
         " bettingpros_player_points_props, nbac_player_list_current"
     )
     assert failed["deadlines_passed"] == ["30m", "2h", "final"]
+
+
+@pytest.mark.emulator
+def test_stuck_scenario_and_operator_commands_on_firestore(tmp_path: Path) -> None:
+    require_emulator("FIRESTORE_EMULATOR_HOST")
+    store = f"firestore://phaseactors-test?prefix=o{uuid.uuid4().hex[:8]}."
+    summary = as_json(phaseactors("demo", "--scenario", "stuck", "--store", store,
+                                  "--publisher", "log://", "--json", cwd=tmp_path))  # fmt: skip
+    assert summary["keys"]["2025-12-01"]["reason"] == "deadline:2h"
+    assert summary["keys"]["2025-12-02"]["state"] == "failed"
+    listed = as_json(run(tmp_path, "list", "--state", "failed", "--store", store, "--json"))
+    assert [k["key"] for k in listed["keys"]] == ["2025-12-02"]
+    rearmed = as_json(run(tmp_path, "rearm", "2025-12-02", "--reason", "rerun", "--store", store,
+                          "--json"))  # fmt: skip
+    assert (rearmed["state"], rearmed["generation"]) == ("waiting", 2)

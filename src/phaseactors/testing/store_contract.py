@@ -35,13 +35,15 @@ T0 = datetime(2025, 11, 29, 12, 0, tzinfo=UTC)
 
 
 def contract_spec(processors: int = 3) -> GateSpec:
-    """A small gate: ``p0 .. p{n-1}`` all required."""
+    """A small gate: ``p0 .. p{n-1}`` all required; an hour after the first completion, any
+    two are enough."""
     return spec_from_mapping(
         {
             "name": "contract_gate",
             "key": {"field": "day", "format": "date"},
             "topics": {"output": "contract-out"},
             "processors": {"required": [f"p{i}" for i in range(processors)]},
+            "deadlines": [{"name": "1h", "after_first": "1h", "required": 0.0, "min_done": 2}],
         }
     )
 
@@ -237,6 +239,14 @@ class StoreContract:
         assert [s.key for s in store.scan(actor, states=["partial"])] == ["2025-11-01"]
         assert [s.key for s in store.scan(actor, pending_outbox=True)] == ["2025-11-02"]
         assert [s.key for s in store.scan(actor, limit=1)] == ["2025-11-01"]
+
+    def test_scan_finds_keys_by_due_deadline(self, store: Store, actor: GateActor) -> None:
+        store.apply(actor, "2025-11-01", completion_event("p0", "2025-11-01"))
+        for name in ("p0", "p1", "p2"):
+            store.apply(actor, "2025-11-02", completion_event(name, "2025-11-02"))
+        due = T0 + timedelta(hours=1)  # the 1h tier of the undecided key; none for the other
+        assert [s.key for s in store.scan(actor, due_before=due - timedelta(seconds=1))] == []
+        assert [s.key for s in store.scan(actor, due_before=due)] == ["2025-11-01"]
 
     def test_quarantine_keeps_reason_and_raw_message(self, store: Store) -> None:
         record = Quarantined(
