@@ -251,8 +251,10 @@ def _processor_table(status: dict[str, Any]) -> str:
     rows += [(record["processor"], "late", record["status"]) for record in status["late"]]
     rows += [(name, "unknown", "not counted") for name in status["unknown"]]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
-             for row in rows]  # fmt: skip
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in rows
+    ]
     lines.insert(1, "| " + " | ".join("-" * w for w in widths) + " |")
     return "\n".join(lines) + "\n"
 
@@ -265,8 +267,10 @@ def graphviz_available() -> bool:
 def render(spec: GateSpec, fmt: str, snapshot: Snap | None = None) -> bytes:
     """The diagram in ``fmt`` (one of :data:`FORMATS`), as bytes (text formats in UTF-8)."""
     texts: dict[str, Callable[[GateSpec, Snap | None], str]] = {
-        "mermaid": to_mermaid, "dot": to_dot, "md": to_markdown,
-    }  # fmt: skip
+        "mermaid": to_mermaid,
+        "dot": to_dot,
+        "md": to_markdown,
+    }
     if fmt in texts:
         return texts[fmt](spec, snapshot).encode("utf-8")
     if fmt not in IMAGE_FORMATS:

@@ -77,9 +77,11 @@ class GateFunction:
         spec = load_spec(gate)
         runtime = Runtime(GateActor(spec), open_store(store), open_publisher(publisher))
         return cls(
-            spec, runtime, dead_letter_topic=environ.get("PHASEACTORS_DEAD_LETTER_TOPIC"),
+            spec,
+            runtime,
+            dead_letter_topic=environ.get("PHASEACTORS_DEAD_LETTER_TOPIC"),
             project=project,
-        )  # fmt: skip
+        )
 
     # -- deliveries ------------------------------------------------------------------------
 
@@ -111,28 +113,38 @@ class GateFunction:
         context = {"gate": self.spec.name, "message_id": message.message_id, "trace": trace}
         try:
             delivery = accept_message(
-                self.runtime, self.spec, message.data, message_id=message.message_id,
+                self.runtime,
+                self.spec,
+                message.data,
+                message_id=message.message_id,
                 source="pubsub",
-            )  # fmt: skip
+            )
         except PermanentError as error:
             self._reject(error, message.data, message, trace, quarantined=True)
             return None
         except TransientError as error:
-            log.warning("transient failure, the message will be redelivered: %s", error,
-                        extra=context)  # fmt: skip
+            log.warning(
+                "transient failure, the message will be redelivered: %s", error, extra=context
+            )
             raise
         trigger = delivery.snapshot.data.trigger
         log.info(
-            "%s %s/%s: %s -> %s", delivery.outcome.value, self.spec.name, delivery.key,
-            delivery.detail or "ok", delivery.snapshot.state,
+            "%s %s/%s: %s -> %s",
+            delivery.outcome.value,
+            self.spec.name,
+            delivery.key,
+            delivery.detail or "ok",
+            delivery.snapshot.state,
             extra={
-                **context, "key": delivery.key, "outcome": delivery.outcome.value,
+                **context,
+                "key": delivery.key,
+                "outcome": delivery.outcome.value,
                 "state": delivery.snapshot.state,
                 "correlation_id": trigger.correlation_id if trigger else None,
                 "trigger_id": trigger.trigger_id if trigger else None,
                 "published": list(delivery.published) or None,
             },
-        )  # fmt: skip
+        )
         return delivery
 
     def _reject(
@@ -148,10 +160,15 @@ class GateFunction:
         if not quarantined:
             quarantine(self.runtime, error, raw, source="pubsub", message_id=message_id)
         log.error(
-            "quarantined a message that can never be applied: %s", error,
-            extra={"gate": self.spec.name, "message_id": message_id, "trace": trace,
-                   "reason": str(error)},
-        )  # fmt: skip
+            "quarantined a message that can never be applied: %s",
+            error,
+            extra={
+                "gate": self.spec.name,
+                "message_id": message_id,
+                "trace": trace,
+                "reason": str(error),
+            },
+        )
         if self.dead_letter_topic:
             self._dead_letter(error, raw, message)
 
@@ -193,8 +210,9 @@ def _attribute(event: Any, name: str) -> Any:
         return None
 
 
-def push_authorized(headers: Mapping[str, str], args: Mapping[str, str],
-                    environ: Mapping[str, str] = os.environ) -> tuple[bool, str]:  # fmt: skip
+def push_authorized(
+    headers: Mapping[str, str], args: Mapping[str, str], environ: Mapping[str, str] = os.environ
+) -> tuple[bool, str]:
     """Check a push request against the configured token or OIDC audience."""
     token = environ.get("PHASEACTORS_PUSH_TOKEN")
     audience = environ.get("PHASEACTORS_PUSH_AUDIENCE")
@@ -260,11 +278,17 @@ def sweep(request: Any) -> tuple[str, int, dict[str, str]]:
     Answers 503 when some key could not be re-driven, so the run shows as failed."""
     report = _gate_function().runtime.sweep()
     body = {
-        "visited": report.visited, "published": list(report.published),
-        "still_pending": list(report.still_pending), "errors": report.errors,
-    }  # fmt: skip
-    log.info("swept %d keys, published %d", report.visited, len(report.published),
-             extra={"gate": _gate_function().spec.name})  # fmt: skip
+        "visited": report.visited,
+        "published": list(report.published),
+        "still_pending": list(report.still_pending),
+        "errors": report.errors,
+    }
+    log.info(
+        "swept %d keys, published %d",
+        report.visited,
+        len(report.published),
+        extra={"gate": _gate_function().spec.name},
+    )
     return json.dumps(body), 503 if report.errors else 200, {"Content-Type": "application/json"}
 
 

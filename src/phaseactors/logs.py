@@ -13,9 +13,17 @@ __all__ = ["CloudLoggingFormatter", "configure_cloud_logging", "trace_from"]
 
 #: ``extra=`` fields copied into the entry when present on a record.
 FIELDS = (
-    "gate", "key", "outcome", "state", "correlation_id", "message_id", "trigger_id",
-    "processor", "reason", "published",
-)  # fmt: skip
+    "gate",
+    "key",
+    "outcome",
+    "state",
+    "correlation_id",
+    "message_id",
+    "trigger_id",
+    "processor",
+    "reason",
+    "published",
+)
 TRACE = "logging.googleapis.com/trace"
 
 

@@ -80,12 +80,20 @@ class Topics:
 
 
 def completion(processor: str, run: str = "run-1") -> bytes:
-    return json.dumps({
-        "processor_name": processor, "phase": "phase_3_analytics", "execution_id": run,
-        "correlation_id": "scrape-2025-11-29", "game_date": KEY, "status": "success",
-        "output_table": f"nba_analytics.{processor}", "record_count": 10,
-        "timestamp": "2025-11-30T05:00:00Z", "metadata": {"entities_changed": [processor[:6]]},
-    }).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "processor_name": processor,
+            "phase": "phase_3_analytics",
+            "execution_id": run,
+            "correlation_id": "scrape-2025-11-29",
+            "game_date": KEY,
+            "status": "success",
+            "output_table": f"nba_analytics.{processor}",
+            "record_count": 10,
+            "timestamp": "2025-11-30T05:00:00Z",
+            "metadata": {"entities_changed": [processor[:6]]},
+        }
+    ).encode()
 
 
 @pytest.fixture
@@ -135,9 +143,13 @@ def test_eventarc_cloudevents_to_one_trigger(
             },
             "subscription": eventarc,
         }
-        headers = {"ce-specversion": "1.0", "ce-type": TYPE, "ce-id": message.message_id,
-                   "ce-source": f"//pubsub.googleapis.com/{inbound}",
-                   "Content-Type": "application/json"}  # fmt: skip
+        headers = {
+            "ce-specversion": "1.0",
+            "ce-type": TYPE,
+            "ce-id": message.message_id,
+            "ce-source": f"//pubsub.googleapis.com/{inbound}",
+            "Content-Type": "application/json",
+        }
         with app.test_client() as client:
             return int(client.post("/", headers=headers, data=json.dumps(envelope)).status_code)
 
@@ -148,15 +160,22 @@ def test_eventarc_cloudevents_to_one_trigger(
     [trigger] = topics.pull(out_sub, expect=1)
     attributes = dict(trigger.message.attributes)
     assert attributes == {
-        "trigger_id": f"{GATE}/{KEY}/1", "gate": GATE, "key": KEY,
+        "trigger_id": f"{GATE}/{KEY}/1",
+        "gate": GATE,
+        "key": KEY,
         "correlation_id": "scrape-2025-11-29",
-    }  # fmt: skip
+    }
     assert trigger.message.ordering_key == KEY
     body = json.loads(trigger.message.data)
     assert body["completed"] == sorted(
-        ["player_game_summary", "team_defense_game_summary", "team_offense_game_summary",
-         "upcoming_player_game_context", "upcoming_team_game_context"]
-    )  # fmt: skip
+        [
+            "player_game_summary",
+            "team_defense_game_summary",
+            "team_offense_game_summary",
+            "upcoming_player_game_context",
+            "upcoming_team_game_context",
+        ]
+    )
     assert sorted(body["payload"]["entities_changed"]) == sorted(p[:6] for p in PROCESSORS)
 
     [dead_letter] = topics.pull(dead_sub, expect=1)
@@ -164,8 +183,10 @@ def test_eventarc_cloudevents_to_one_trigger(
 
     status = json.loads(
         functions_framework.create_app("status", functions.__file__, "http")
-        .test_client().get(f"/?key={KEY}").data
-    )  # fmt: skip
+        .test_client()
+        .get(f"/?key={KEY}")
+        .data
+    )
     assert status["state"] == "triggered"
     assert status["trigger"]["message_id"] == trigger.message.message_id
 
@@ -201,13 +222,31 @@ def test_push_subscription_to_phaseactors_serve(emulators: None) -> None:
     gate_file = _gate_with_topics(outbound.rsplit("/", 1)[1])
     prefix = f"p{uuid.uuid4().hex[:8]}."
     port = _free_port()
-    env = {**os.environ, "PHASEACTORS_STORE": f"firestore://{PROJECT}?prefix={prefix}",
-           "PHASEACTORS_PUBLISHER": f"pubsub://{PROJECT}"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PHASEACTORS_STORE": f"firestore://{PROJECT}?prefix={prefix}",
+        "PHASEACTORS_PUBLISHER": f"pubsub://{PROJECT}",
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "phaseactors", "serve", "--target", "push", "--gate",
-         str(gate_file), "--port", str(port), "--push-token", "s3cret"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "phaseactors",
+            "serve",
+            "--target",
+            "push",
+            "--gate",
+            str(gate_file),
+            "--port",
+            str(port),
+            "--push-token",
+            "s3cret",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         _wait_for_port(port)
         topics.subscriber.create_subscription(

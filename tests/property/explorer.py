@@ -103,14 +103,17 @@ class Invariants:
             assert token in snapshot.seen, f"applied completion {token} was lost"
         current = snapshot.generation
         done = {
-            GATE.resolve(c.processor) for c, r in applied
-            if r.snapshot.generation == current and r.outcome is Outcome.APPLIED
+            GATE.resolve(c.processor)
+            for c, r in applied
+            if r.snapshot.generation == current
+            and r.outcome is Outcome.APPLIED
             and c.status.value in DONE
-        }  # fmt: skip
+        }
         late = {
-            (GATE.resolve(c.processor), c.execution_id) for c, r in applied
+            (GATE.resolve(c.processor), c.execution_id)
+            for c, r in applied
             if r.snapshot.generation == current and r.outcome is Outcome.LATE
-        }  # fmt: skip
+        }
         assert set(snapshot.data.done) == done, "recorded set differs from the applied set"
         assert {(r.processor, r.execution_id) for r in snapshot.data.late} == late
 
@@ -148,10 +151,15 @@ def explore(data: st.DataObject, factory: Factory = correct_runtime) -> None:
     invariants = Invariants(runtime)
     covering = data.draw(st.booleans(), label="every processor reports")
     batch = data.draw(
-        batches(GATE, KEY, min_size=0 if covering else 2, max_size=3 if covering else 5,
-                covering=covering),
+        batches(
+            GATE,
+            KEY,
+            min_size=0 if covering else 2,
+            max_size=3 if covering else 5,
+            covering=covering,
+        ),
         label="deliveries",
-    )  # fmt: skip
+    )
     for i, completion in enumerate(batch):
         name = f"d{i}({completion.processor}/{completion.execution_id})"
         scheduler.spawn(name, lambda c=completion: runtime.deliver(c))
@@ -160,10 +168,12 @@ def explore(data: st.DataObject, factory: Factory = correct_runtime) -> None:
     # The schedule is drawn up front, so that shrinking can delete moves; each is (what
     # happens, which paused worker, which choice at its boundary), taken modulo what exists.
     schedule = data.draw(
-        st.lists(st.tuples(st.integers(0, 2 * len(MOVES) - 2), st.integers(0, 7),
-                           st.integers(0, 3)), max_size=MAX_MOVES),
+        st.lists(
+            st.tuples(st.integers(0, 2 * len(MOVES) - 2), st.integers(0, 7), st.integers(0, 3)),
+            max_size=MAX_MOVES,
+        ),
         label="schedule",
-    )  # fmt: skip
+    )
     try:
         for pick, who, choice in schedule:
             if not scheduler.paused():

@@ -126,8 +126,10 @@ Runner = Callable[[str, str, list[list[Completion]], list[int]], None]
 def check_one_trigger(store_url: str, data: st.DataObject, run: Runner) -> None:
     batch = data.draw(batches(GATE, KEY, max_size=6, covering=True), label="deliveries")
     workers = data.draw(st.integers(2, 4 if run is run_processes else 6), label="workers")
-    fails = data.draw(st.lists(st.integers(0, 1), min_size=workers, max_size=workers),
-                      label="publish failures per worker")  # fmt: skip
+    fails = data.draw(
+        st.lists(st.integers(0, 1), min_size=workers, max_size=workers),
+        label="publish failures per worker",
+    )
     shares = [batch[i::workers] for i in range(workers)]
     outbox = tempfile.mktemp(prefix="phaseactors-outbox-")
     try:

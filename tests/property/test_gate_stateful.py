@@ -59,9 +59,11 @@ class GateDeliveries(RuleBasedStateMachine):
         self.clock = ManualClock()
         self.publisher = RecordingPublisher()
         self.runtime: Runtime[GateData] = Runtime(
-            GateActor(spec_from_mapping(SMALL_GATE)), self.make_store(), self.publisher,
+            GateActor(spec_from_mapping(SMALL_GATE)),
+            self.make_store(),
+            self.publisher,
             clock=self.clock,
-        )  # fmt: skip
+        )
         self.message_counter = 0
         self.seen_runs: set[tuple[str, str]] = set()
         self.seen_messages: set[str] = set()
@@ -82,9 +84,12 @@ class GateDeliveries(RuleBasedStateMachine):
     def report(self, name: str, run: int, status: str, redelivery_id: bool) -> Completion:
         self.message_counter += 1
         return Completion(
-            processor=name, key=KEY, status=status, execution_id=f"{NAMES[name] or name}-{run}",
+            processor=name,
+            key=KEY,
+            status=status,
+            execution_id=f"{NAMES[name] or name}-{run}",
             message_id=f"m-{self.message_counter}" if redelivery_id else None,
-        )  # fmt: skip
+        )
 
     @rule(completion=completions, publish_fails=st.booleans())
     def deliver(self, completion: Completion, publish_fails: bool) -> None:

@@ -17,9 +17,10 @@ from phaseactors.testing.interleave import InstrumentedMemoryStore, Instrumented
 from support import ManualClock, scaled
 
 EXPLORE = settings(
-    max_examples=scaled(500), suppress_health_check=[HealthCheck.too_slow],
+    max_examples=scaled(500),
+    suppress_health_check=[HealthCheck.too_slow],
     report_multiple_bugs=False,
-)  # fmt: skip
+)
 
 
 @EXPLORE
@@ -40,12 +41,16 @@ def broken_runtime(cls: type[Any]) -> Factory:
     ("variant", "factory"),
     [
         ("a store without isolation", with_store(NoIsolationStore)),
-        ("the triggered flag set after publishing, outside the transaction",
-         broken_runtime(FlagOutsideTransaction)),
-        ("the triggered flag set before publishing, outside the transaction",
-         broken_runtime(FlagBeforePublish)),
+        (
+            "the triggered flag set after publishing, outside the transaction",
+            broken_runtime(FlagOutsideTransaction),
+        ),
+        (
+            "the triggered flag set before publishing, outside the transaction",
+            broken_runtime(FlagBeforePublish),
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_explorer_finds_the_classic_bugs(
     variant: str, factory: Factory, capsys: pytest.CaptureFixture[str]
 ) -> None:

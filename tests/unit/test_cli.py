@@ -25,8 +25,13 @@ def phaseactors(
     env.pop("PHASEACTORS_STORE", None)
     result = subprocess.run(
         [sys.executable, "-m", "phaseactors", *args],
-        cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
@@ -66,10 +71,26 @@ def test_demo_human_output_shows_progress_transitions_status_and_trigger(tmp_pat
 def test_demo_killed_half_way_and_restarted_triggers_once(tmp_path: Path) -> None:
     env = {**os.environ, "PHASEACTORS_MACHINES": str(REPO / "machines")}
     demo = subprocess.Popen(
-        [sys.executable, "-m", "phaseactors", "demo", "--workers", "4", "--duplicates", "3",
-         "--seed", "11", "--lease-seconds", "1"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "phaseactors",
+            "demo",
+            "--workers",
+            "4",
+            "--duplicates",
+            "3",
+            "--seed",
+            "11",
+            "--lease-seconds",
+            "1",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert demo.stdout is not None
     for line in demo.stdout:
         if line.startswith("[ 20/63]"):
@@ -93,23 +114,46 @@ def deliver(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.Compl
 
 
 def test_deliver_outcomes_and_exit_codes(tmp_path: Path) -> None:
-    applied = deliver(tmp_path, "--processor", "NbacGamebookProcessor", "--key", "2025-11-30",
-                      "--execution-id", "run-1", "--json")  # fmt: skip
+    applied = deliver(
+        tmp_path,
+        "--processor",
+        "NbacGamebookProcessor",
+        "--key",
+        "2025-11-30",
+        "--execution-id",
+        "run-1",
+        "--json",
+    )
     assert applied.returncode == 0
     assert as_json(applied)["outcome"] == "applied"
 
-    duplicate = deliver(tmp_path, "--processor", "nbac_gamebook_player_stats", "--key",
-                        "2025-11-30", "--execution-id", "run-1")  # fmt: skip
+    duplicate = deliver(
+        tmp_path,
+        "--processor",
+        "nbac_gamebook_player_stats",
+        "--key",
+        "2025-11-30",
+        "--execution-id",
+        "run-1",
+    )
     assert duplicate.returncode == 0
     assert "duplicate: already applied" in duplicate.stderr
 
-    unknown = deliver(tmp_path, "--processor", "BdlStandingsProcessor", "--key", "2025-11-30",
-                      "--execution-id", "run-1")  # fmt: skip
+    unknown = deliver(
+        tmp_path,
+        "--processor",
+        "BdlStandingsProcessor",
+        "--key",
+        "2025-11-30",
+        "--execution-id",
+        "run-1",
+    )
     assert unknown.returncode == 0
     assert "unknown processor: recorded apart" in unknown.stderr
 
-    bad_date = deliver(tmp_path, "--processor", "bdl_injuries", "--key", "2025-02-30",
-                       "--execution-id", "run-1")  # fmt: skip
+    bad_date = deliver(
+        tmp_path, "--processor", "bdl_injuries", "--key", "2025-02-30", "--execution-id", "run-1"
+    )
     assert bad_date.returncode == 2
     assert "game_date: '2025-02-30' is not a calendar date" in bad_date.stderr
 
@@ -139,8 +183,12 @@ def test_deliver_outcomes_and_exit_codes(tmp_path: Path) -> None:
 
 def test_completion_for_a_triggered_key_is_late(tmp_path: Path) -> None:
     phaseactors("demo", "--json", "--mode", "threads", cwd=tmp_path)
-    body = {"processor_name": "bdl_injuries", "game_date": "2025-11-29", "status": "success",
-            "execution_id": "rerun-2"}  # fmt: skip
+    body = {
+        "processor_name": "bdl_injuries",
+        "game_date": "2025-11-29",
+        "status": "success",
+        "execution_id": "rerun-2",
+    }
     late = deliver(tmp_path, "--json", stdin=json.dumps(body))
     assert late.returncode == 0
     assert (as_json(late)["outcome"], as_json(late)["state"]) == ("late", "triggered")

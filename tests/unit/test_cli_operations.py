@@ -16,10 +16,19 @@ def run(cwd: Path, *args: str, check: bool = True):  # type: ignore[no-untyped-d
 
 
 def test_force_fail_rearm_are_audited_and_refusals_explain(tmp_path: Path) -> None:
-    run(tmp_path, "deliver", "--processor", "nbac_schedule", "--key", "2025-11-30",
-        "--execution-id", "e1")  # fmt: skip
-    failed = as_json(run(tmp_path, "fail", "2025-11-30", "--reason", "bad feed", "--by", "ana",
-                         "--json"))  # fmt: skip
+    run(
+        tmp_path,
+        "deliver",
+        "--processor",
+        "nbac_schedule",
+        "--key",
+        "2025-11-30",
+        "--execution-id",
+        "e1",
+    )
+    failed = as_json(
+        run(tmp_path, "fail", "2025-11-30", "--reason", "bad feed", "--by", "ana", "--json")
+    )
     assert (failed["state"], failed["by"]) == ("failed", "ana")
     rearmed = as_json(run(tmp_path, "rearm", "2025-11-30", "--reason", "rerun", "--json"))
     assert (rearmed["state"], rearmed["generation"]) == ("waiting", 2)
@@ -51,8 +60,16 @@ def test_missing_reason_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_list_shows_stuck_keys_with_their_missing_processors(tmp_path: Path) -> None:
     for key in ("2025-11-30", "2025-12-01"):
-        run(tmp_path, "deliver", "--processor", "NbacScheduleProcessor", "--key", key,
-            "--execution-id", f"e-{key}")  # fmt: skip
+        run(
+            tmp_path,
+            "deliver",
+            "--processor",
+            "NbacScheduleProcessor",
+            "--key",
+            key,
+            "--execution-id",
+            f"e-{key}",
+        )
     listed = as_json(run(tmp_path, "list", "--state", "partial", "--json"))["keys"]
     assert [k["key"] for k in listed] == ["2025-11-30", "2025-12-01"]
     assert "nbac_schedule" not in listed[0]["missing"]
@@ -70,8 +87,10 @@ def test_stuck_scenario_triggers_at_the_right_tier_or_fails_once(tmp_path: Path)
     summary = as_json(phaseactors("demo", "--scenario", "stuck", "--json", cwd=tmp_path))
     triggered, failed = summary["keys"]["2025-12-01"], summary["keys"]["2025-12-02"]
     assert (triggered["state"], triggered["reason"], triggered["triggers_published"]) == (
-        "triggered", "deadline:2h", 1,
-    )  # fmt: skip
+        "triggered",
+        "deadline:2h",
+        1,
+    )
     assert len(triggered["missing_optional"]) == 6
     assert triggered["deadlines_passed"] == ["30m", "2h"]
     assert (failed["state"], failed["triggers_published"]) == ("failed", 0)
@@ -86,12 +105,24 @@ def test_stuck_scenario_triggers_at_the_right_tier_or_fails_once(tmp_path: Path)
 def test_stuck_scenario_and_operator_commands_on_firestore(tmp_path: Path) -> None:
     require_emulator("FIRESTORE_EMULATOR_HOST")
     store = f"firestore://phaseactors-test?prefix=o{uuid.uuid4().hex[:8]}."
-    summary = as_json(phaseactors("demo", "--scenario", "stuck", "--store", store,
-                                  "--publisher", "log://", "--json", cwd=tmp_path))  # fmt: skip
+    summary = as_json(
+        phaseactors(
+            "demo",
+            "--scenario",
+            "stuck",
+            "--store",
+            store,
+            "--publisher",
+            "log://",
+            "--json",
+            cwd=tmp_path,
+        )
+    )
     assert summary["keys"]["2025-12-01"]["reason"] == "deadline:2h"
     assert summary["keys"]["2025-12-02"]["state"] == "failed"
     listed = as_json(run(tmp_path, "list", "--state", "failed", "--store", store, "--json"))
     assert [k["key"] for k in listed["keys"]] == ["2025-12-02"]
-    rearmed = as_json(run(tmp_path, "rearm", "2025-12-02", "--reason", "rerun", "--store", store,
-                          "--json"))  # fmt: skip
+    rearmed = as_json(
+        run(tmp_path, "rearm", "2025-12-02", "--reason", "rerun", "--store", store, "--json")
+    )
     assert (rearmed["state"], rearmed["generation"]) == ("waiting", 2)

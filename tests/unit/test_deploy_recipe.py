@@ -15,8 +15,10 @@ RECIPE = REPO / "examples" / "cloud_function"
 def dry_run(gate: str) -> list[str]:
     result = subprocess.run(
         [str(RECIPE / "deploy.sh"), "--dry-run", "my-project", gate],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return [line[2:] for line in result.stdout.splitlines() if line.startswith("+ ")]
 
 
@@ -52,8 +54,9 @@ def test_trigger_has_retry_and_a_dead_letter_topic(gate: str, topic: str) -> Non
 def test_unknown_gate_is_refused() -> None:
     result = subprocess.run(
         [str(RECIPE / "deploy.sh"), "--dry-run", "my-project", "phase9"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert "no gate definition" in result.stderr
 

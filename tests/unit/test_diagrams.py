@@ -88,10 +88,13 @@ def test_committed_diagram_matches_the_machine(gate: Path, fmt: str, suffix: str
     if drawn != committed:
         diff = "".join(
             difflib.unified_diff(
-                committed.splitlines(keepends=True), drawn.splitlines(keepends=True),
-                f"{path.name} (committed)", f"{path.name} (the machine now)", n=1,
+                committed.splitlines(keepends=True),
+                drawn.splitlines(keepends=True),
+                f"{path.name} (committed)",
+                f"{path.name} (the machine now)",
+                n=1,
             )
-        )  # fmt: skip
+        )
         pytest.fail(f"{path} is out of date: run scripts/diagrams\n{diff[:3000]}")
 
 

@@ -23,22 +23,34 @@ TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
 
 
 def body(processor: str, run: str = "run-1", **fields: Any) -> dict[str, Any]:
-    return {"processor_name": processor, "game_date": KEY, "status": "success",
-            "execution_id": run, **fields}  # fmt: skip
+    return {
+        "processor_name": processor,
+        "game_date": KEY,
+        "status": "success",
+        "execution_id": run,
+        **fields,
+    }
 
 
 def pubsub_data(payload: Any, message_id: str = "m-1") -> dict[str, Any]:
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return {
-        "message": {"data": base64.b64encode(raw).decode(), "messageId": message_id,
-                    "publishTime": "2025-11-30T04:00:00Z", "attributes": {}},
+        "message": {
+            "data": base64.b64encode(raw).decode(),
+            "messageId": message_id,
+            "publishTime": "2025-11-30T04:00:00Z",
+            "attributes": {},
+        },
         "subscription": "projects/p/subscriptions/eventarc-sub",
-    }  # fmt: skip
+    }
 
 
 def cloud_event(payload: Any, message_id: str = "m-1", kind: str = TYPE) -> CloudEvent:
-    attributes = {"type": kind, "source": "//pubsub.googleapis.com/projects/p/topics/t",
-                  "id": f"ev-{message_id}"}  # fmt: skip
+    attributes = {
+        "type": kind,
+        "source": "//pubsub.googleapis.com/projects/p/topics/t",
+        "id": f"ev-{message_id}",
+    }
     return CloudEvent(attributes, pubsub_data(payload, message_id))
 
 
@@ -72,10 +84,12 @@ def test_completions_flow_to_one_trigger(
         (cloud_event(b"\x00not json"), "InvalidMessage: body: not valid JSON"),
         (cloud_event({**body("alpha"), "status": "done"}), "InvalidMessage: status: 'done'"),
         (cloud_event({**body("alpha"), "game_date": "2025-11-31"}), "InvalidKey: game_date"),
-        (cloud_event(body("alpha"), kind="google.cloud.storage.object.v1.finalized"),
-         "PermanentError: unexpected CloudEvent type"),
+        (
+            cloud_event(body("alpha"), kind="google.cloud.storage.object.v1.finalized"),
+            "PermanentError: unexpected CloudEvent type",
+        ),
     ],
-)  # fmt: skip
+)
 def test_permanent_problems_are_acked_quarantined_and_dead_lettered(
     function: GateFunction, publisher: RecordingPublisher, event: CloudEvent, reason: str
 ) -> None:
@@ -114,8 +128,9 @@ def test_transient_problems_raise_so_the_message_is_redelivered(
 
 def test_status_entry(function: GateFunction) -> None:
     assert function.status(None) == (
-        {"ok": True, "gate": "small", "store": repr(function.runtime.store)}, 200,
-    )  # fmt: skip
+        {"ok": True, "gate": "small", "store": repr(function.runtime.store)},
+        200,
+    )
     assert function.status(KEY)[1] == 404
     assert function.status("2025-13-01")[1] == 400
     function.on_cloud_event(cloud_event(body("alpha")))
@@ -125,12 +140,14 @@ def test_status_entry(function: GateFunction) -> None:
 
 def test_push_authorization() -> None:
     assert push_authorized({}, {"token": "s3cret"}, {"PHASEACTORS_PUSH_TOKEN": "s3cret"}) == (
-        True, "token mismatch",
-    )  # fmt: skip
+        True,
+        "token mismatch",
+    )
     assert not push_authorized({}, {"token": "guess"}, {"PHASEACTORS_PUSH_TOKEN": "s3cret"})[0]
     assert push_authorized({}, {}, {}) == (
-        False, "no PHASEACTORS_PUSH_TOKEN or PHASEACTORS_PUSH_AUDIENCE configured",
-    )  # fmt: skip
+        False,
+        "no PHASEACTORS_PUSH_TOKEN or PHASEACTORS_PUSH_AUDIENCE configured",
+    )
     audience = {"PHASEACTORS_PUSH_AUDIENCE": "https://gate.example.com/push"}
     assert push_authorized({}, {}, audience) == (False, "missing bearer token")
     allowed, why = push_authorized({"Authorization": "Bearer not.a.jwt"}, {}, audience)
@@ -155,12 +172,22 @@ def app(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
 def test_cloudevents_in_binary_and_structured_mode(app: Any, tmp_path: Any) -> None:
     client = app("handle", "cloudevent").test_client()
     data = pubsub_data(body("PlayerGameSummaryProcessor"), "m-1")
-    headers = {"ce-specversion": "1.0", "ce-type": TYPE, "ce-source": "//pubsub", "ce-id": "1",
-               "Content-Type": "application/json"}  # fmt: skip
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": TYPE,
+        "ce-source": "//pubsub",
+        "ce-id": "1",
+        "Content-Type": "application/json",
+    }
     assert client.post("/", headers=headers, data=json.dumps(data)).status_code == 200
-    structured = {"specversion": "1.0", "type": TYPE, "source": "//pubsub", "id": "2",
-                  "datacontenttype": "application/json",
-                  "data": pubsub_data(body("team_defense_game_summary"), "m-2")}  # fmt: skip
+    structured = {
+        "specversion": "1.0",
+        "type": TYPE,
+        "source": "//pubsub",
+        "id": "2",
+        "datacontenttype": "application/json",
+        "data": pubsub_data(body("team_defense_game_summary"), "m-2"),
+    }
     response = client.post(
         "/", headers={"Content-Type": "application/cloudevents+json"}, data=json.dumps(structured)
     )

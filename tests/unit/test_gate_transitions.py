@@ -20,9 +20,12 @@ STATES = ["waiting", "partial", "complete", "triggered", "failed"]
 
 def failed_run(processor: str, execution_id: str = "bad-run") -> Completion:
     return Completion(
-        processor=processor, key=KEY, status="failed", execution_id=execution_id,
+        processor=processor,
+        key=KEY,
+        status="failed",
+        execution_id=execution_id,
         error_message="table missing",
-    )  # fmt: skip
+    )
 
 
 def in_state(actor: GateActor, state: str) -> Snapshot[GateData]:
@@ -161,8 +164,14 @@ def test_every_state_and_event_pair_is_classified(actor: GateActor) -> None:
     covered = {(s, e) for s, e, _, _ in ALLOWED} | set(REFUSED)
     events = {str(e) for e in GateMachine(model=GateModel(actor.spec)).events}
     assert events == {
-        "report_done", "report_failure", "confirm_trigger", "tick", "force", "fail", "rearm",
-    }  # fmt: skip
+        "report_done",
+        "report_failure",
+        "confirm_trigger",
+        "tick",
+        "force",
+        "fail",
+        "rearm",
+    }
     assert {(s, e) for s in STATES for e in events} <= covered
 
 
@@ -190,12 +199,14 @@ def test_hydration_does_not_reenter_the_initial_state(actor: GateActor) -> None:
 def test_machine_is_reused_across_keys_without_leaking_state(actor: GateActor) -> None:
     triggered = in_state(actor, "triggered")
     fresh = actor.transition(
-        actor.initial("2025-11-30"), "report_done", processor="alpha",
+        actor.initial("2025-11-30"),
+        "report_done",
+        processor="alpha",
         completion=done("alpha").__class__(
             processor="alpha", key="2025-11-30", status="success", execution_id="e"
         ),
         at=T0,
-    )  # fmt: skip
+    )
     assert fresh.state == "partial"
     assert set(fresh.data.done) == {"alpha"}
     assert fresh.data.trigger is None
@@ -243,5 +254,9 @@ def test_rearm_starts_a_new_generation(actor: GateActor) -> None:
     assert rearmed.data.trigger is None
     last = rearmed.history[-1]
     assert (last.event, last.source, last.target, last.by, last.cause) == (
-        "rearm", "triggered", "waiting", "ops@example.com", "testing",
-    )  # fmt: skip
+        "rearm",
+        "triggered",
+        "waiting",
+        "ops@example.com",
+        "testing",
+    )

@@ -70,9 +70,14 @@ def messages(runtime: Runtime[GateData]) -> list[Any]:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("30m", timedelta(minutes=30)), ("2h", timedelta(hours=2)),
-     ("1h30m", timedelta(minutes=90)), ("1d", timedelta(days=1)), ("45s", timedelta(seconds=45))],
-)  # fmt: skip
+    [
+        ("30m", timedelta(minutes=30)),
+        ("2h", timedelta(hours=2)),
+        ("1h30m", timedelta(minutes=90)),
+        ("1d", timedelta(days=1)),
+        ("45s", timedelta(seconds=45)),
+    ],
+)
 def test_durations(text: str, value: timedelta) -> None:
     assert parse_duration(text) == value
 
@@ -91,8 +96,9 @@ def test_wall_times() -> None:
 
 
 def test_optional_quorum_boundary() -> None:
-    profile = Profile(name="p", required=("r",), optional=tuple(f"o{i}" for i in range(10)),
-                      optional_quorum=0.6)  # fmt: skip
+    profile = Profile(
+        name="p", required=("r",), optional=tuple(f"o{i}" for i in range(10)), optional_quorum=0.6
+    )
     assert not profile.satisfied({"r", *(f"o{i}" for i in range(5))})
     assert profile.satisfied({"r", *(f"o{i}" for i in range(6))})
     assert not profile.satisfied({f"o{i}" for i in range(10)})
@@ -148,8 +154,10 @@ def test_all_processors_trigger_at_once_with_reason_all_done(runtime: Runtime[Ga
     deliver(runtime, "r1", "r2", "r3", "r4", "r5", "o1", "o2", "o3")
     [message] = messages(runtime)
     assert (message.body["reason"], message.body["missing"], message.body["missing_optional"]) == (
-        "all_done", [], [],
-    )  # fmt: skip
+        "all_done",
+        [],
+        [],
+    )
 
 
 def test_tier_is_due_exactly_at_its_time_and_fires_once(
@@ -194,8 +202,9 @@ def test_two_hour_tier_triggers_with_the_missing_list(
     assert fired.snapshot.data.deadlines_passed == ("30m", "2h")
     [message] = messages(runtime)
     assert (message.body["reason"], message.body["missing_optional"]) == (
-        "deadline:2h", ["o1", "o2", "o3"],
-    )  # fmt: skip
+        "deadline:2h",
+        ["o1", "o2", "o3"],
+    )
 
 
 def test_final_deadline_fails_the_key_with_the_reason(
@@ -230,9 +239,11 @@ def test_sweeper_finds_due_keys_through_the_index(tmp_path: Path, tiers: GateSpe
     runtime = Runtime(GateActor(tiers), SqliteStore(tmp_path / "t.db"), publisher, clock=clock)
     for key in ("2025-11-28", "2025-11-29"):
         for name in ("r1", "r2", "r3", "r4", "r5"):
-            runtime.deliver(done(name).__class__(
-                processor=name, key=key, status="success", execution_id=f"{key}-{name}"
-            ))  # fmt: skip
+            runtime.deliver(
+                done(name).__class__(
+                    processor=name, key=key, status="success", execution_id=f"{key}-{name}"
+                )
+            )
     # the 28th's final deadline (10:30 ET on the 29th) had passed when its completions came,
     # so they triggered it at once; the 29th waits for its 2h tier
     assert runtime.load("2025-11-28").data.trigger.reason == "deadline:final"  # type: ignore[union-attr]

@@ -24,14 +24,27 @@ DATA = base64.b64encode(b'{"processor_name": "x"}').decode()
 @pytest.mark.parametrize(
     "message",
     [
-        {"data": DATA, "messageId": "42", "publishTime": "2025-11-30T04:12:00.123Z",
-         "attributes": {"a": "b"}},
-        {"data": DATA, "message_id": "42", "publish_time": "2025-11-30T04:12:00.123Z",
-         "attributes": {"a": "b"}},
-        {"data": DATA, "messageId": 42, "message_id": "ignored",
-         "publishTime": "2025-11-30T04:12:00.123+00:00", "attributes": {"a": "b"}},
+        {
+            "data": DATA,
+            "messageId": "42",
+            "publishTime": "2025-11-30T04:12:00.123Z",
+            "attributes": {"a": "b"},
+        },
+        {
+            "data": DATA,
+            "message_id": "42",
+            "publish_time": "2025-11-30T04:12:00.123Z",
+            "attributes": {"a": "b"},
+        },
+        {
+            "data": DATA,
+            "messageId": 42,
+            "message_id": "ignored",
+            "publishTime": "2025-11-30T04:12:00.123+00:00",
+            "attributes": {"a": "b"},
+        },
     ],
-)  # fmt: skip
+)
 def test_camel_and_snake_case_envelopes(message: dict[str, Any]) -> None:
     decoded = decode_envelope(envelope(**message), event_id="ev-1")
     assert decoded.data == b'{"processor_name": "x"}'

@@ -38,9 +38,11 @@ def test_all_required_done_publishes_one_trigger(
     assert message.topic == "small-out"
     assert message.ordering_key == KEY
     assert message.attributes == {
-        "trigger_id": "small/2025-11-29/1", "gate": "small", "key": KEY,
+        "trigger_id": "small/2025-11-29/1",
+        "gate": "small",
+        "key": KEY,
         "correlation_id": "c-gamma",
-    }  # fmt: skip
+    }
     assert message.body["completed"] == list(ALL)
     assert message.body["correlation_ids"] == ["c-alpha", "c-beta", "c-gamma"]
     assert message.body["game_date"] == KEY
@@ -104,9 +106,11 @@ def test_unknown_names_are_recorded_apart_and_never_count(
 
 def test_invalid_key_is_rejected_before_any_state(runtime: Runtime[GateData]) -> None:
     with pytest.raises(InvalidKey, match="game_date: '2025-11-31' is not a calendar date"):
-        runtime.deliver(done("alpha").__class__(
-            processor="alpha", key="2025-11-31", status="success", execution_id="e"
-        ))  # fmt: skip
+        runtime.deliver(
+            done("alpha").__class__(
+                processor="alpha", key="2025-11-31", status="success", execution_id="e"
+            )
+        )
     assert list(runtime.store.scan(runtime.actor)) == []
 
 
@@ -175,8 +179,10 @@ def test_crash_between_commit_and_publish_is_redriven_after_the_lease(
     clock.advance(10)
     early = runtime.deliver(done("gamma"))  # redelivered while the dead lease still holds
     assert (early.outcome, early.published, early.snapshot.state) == (
-        Outcome.DUPLICATE, (), "complete",
-    )  # fmt: skip
+        Outcome.DUPLICATE,
+        (),
+        "complete",
+    )
     clock.advance(runtime.lease.total_seconds())
     report = runtime.sweep()
     assert len(report.published) == 1
@@ -200,9 +206,14 @@ def test_required_failure_fails_the_key_and_a_rerun_recovers(
 ) -> None:
     runtime.deliver(done("alpha"))
     failed = runtime.deliver(
-        Completion(processor="beta", key=KEY, status="failed", execution_id="b-1",
-                   error_message="quota exceeded")
-    )  # fmt: skip
+        Completion(
+            processor="beta",
+            key=KEY,
+            status="failed",
+            execution_id="b-1",
+            error_message="quota exceeded",
+        )
+    )
     assert failed.snapshot.state == "failed"
     assert failed.snapshot.data.failed_reason == "required processor beta failed: quota exceeded"
     runtime.deliver(done("gamma"))

@@ -50,8 +50,10 @@ def test_shipped_gates_load(name: str, count: int, input_topic: str, output_topi
 def test_phase3_gate_aggregates_entities_changed() -> None:
     spec = load_spec(REPO / "machines" / "phase3_to_phase4.toml")
     assert next((a.name, a.source, a.how) for a in spec.aggregations) == (
-        "entities_changed", "metadata.entities_changed", "union",
-    )  # fmt: skip
+        "entities_changed",
+        "metadata.entities_changed",
+        "union",
+    )
 
 
 @pytest.mark.parametrize(
@@ -105,29 +107,54 @@ BAD = [
     (GOOD + '\n[aliases]\nAProc = "z"\n', "aliases.AProc", "not an expected processor"),
     (GOOD + '\n[aliases]\nb = "a"\n', "aliases.b", "shadow"),
     (GOOD + '\n[statuses]\ndone = ["success"]\n', "statuses", "unassigned"),
-    (GOOD + '\n[statuses]\ndone = ["success", "failed", "partial", "no_data"]\n', "statuses",
-     "both done and failed"),
+    (
+        GOOD + '\n[statuses]\ndone = ["success", "failed", "partial", "no_data"]\n',
+        "statuses",
+        "both done and failed",
+    ),
     (GOOD + '\n[statuses]\ndone = ["ok"]\n', "statuses.done[0]", "not one of"),
     (GOOD + '\n[names]\ncamel_case = "yes"\n', "names.camel_case", "true or false"),
-    (GOOD + '\n[aggregate.x]\nfrom = "metadata.x"\nhow = "median"\n', "aggregate.x.how",
-     "not one of"),
+    (
+        GOOD + '\n[aggregate.x]\nfrom = "metadata.x"\nhow = "median"\n',
+        "aggregate.x.how",
+        "not one of",
+    ),
     (GOOD.replace('output = "tiny-out"', ""), "topics.output", "missing"),
     (GOOD + '\n[profiles.x]\nrequired = ["a"]\n', "profiles.x", "exactly one of"),
-    (GOOD + '\n[profiles.x]\nrequired = ["z"]\nfirst_event_after_days = 2\n',
-     "profiles.x.required[0]", "not a processor"),
-    (GOOD + '\n[profiles.x]\nrequired = ["a"]\nfirst_event_before = "25:00"\n',
-     "profiles.x.first_event_before", "wall-clock"),
-    (GOOD + '\n[profiles.x]\nrequired = ["a"]\nfirst_event_after_days = 2\ndeadlines = ["soon"]\n',
-     "profiles.x.deadlines[0]", "no deadline named"),
+    (
+        GOOD + '\n[profiles.x]\nrequired = ["z"]\nfirst_event_after_days = 2\n',
+        "profiles.x.required[0]",
+        "not a processor",
+    ),
+    (
+        GOOD + '\n[profiles.x]\nrequired = ["a"]\nfirst_event_before = "25:00"\n',
+        "profiles.x.first_event_before",
+        "wall-clock",
+    ),
+    (
+        GOOD
+        + '\n[profiles.x]\nrequired = ["a"]\nfirst_event_after_days = 2\ndeadlines = ["soon"]\n',
+        "profiles.x.deadlines[0]",
+        "no deadline named",
+    ),
     (GOOD + '\n[[deadlines]]\nname = "d"\n', "deadlines[0]", "exactly one of"),
-    (GOOD + '\n[[deadlines]]\nname = "d"\nafter_first = "soon"\n', "deadlines[0].after_first",
-     "not a duration"),
-    (GOOD + '\n[[deadlines]]\nname = "d"\nat = "10:30"\nrequired = 2\n', "deadlines[0].required",
-     "fraction"),
-    (GOOD + '\n[[deadlines]]\nname = "d"\nat = "10:30"\notherwise = "panic"\n',
-     "deadlines[0].otherwise", "'wait' or 'fail'"),
-    (GOOD + '\n[policy]\noptional_quorum = 1.5\n', "policy.optional_quorum", "fraction"),
-]  # fmt: skip
+    (
+        GOOD + '\n[[deadlines]]\nname = "d"\nafter_first = "soon"\n',
+        "deadlines[0].after_first",
+        "not a duration",
+    ),
+    (
+        GOOD + '\n[[deadlines]]\nname = "d"\nat = "10:30"\nrequired = 2\n',
+        "deadlines[0].required",
+        "fraction",
+    ),
+    (
+        GOOD + '\n[[deadlines]]\nname = "d"\nat = "10:30"\notherwise = "panic"\n',
+        "deadlines[0].otherwise",
+        "'wait' or 'fail'",
+    ),
+    (GOOD + "\n[policy]\noptional_quorum = 1.5\n", "policy.optional_quorum", "fraction"),
+]
 
 
 @pytest.mark.parametrize(("text", "field", "problem"), BAD)

@@ -38,8 +38,11 @@ def test_completion_defaults_correlation_to_execution_id() -> None:
 )
 def test_completion_rejects_invalid_values(changes: dict[str, Any], message: str) -> None:
     fields: dict[str, Any] = {
-        "processor": "alpha", "key": KEY, "status": "success", "execution_id": "e",
-    }  # fmt: skip
+        "processor": "alpha",
+        "key": KEY,
+        "status": "success",
+        "execution_id": "e",
+    }
     with pytest.raises((ValueError, TypeError), match=message):
         Completion(**{**fields, **changes})
 
@@ -92,12 +95,17 @@ BODY = {
 def test_producer_body_parses() -> None:
     completion = parse_completion(BODY, "game_date", message_id="m-1")
     assert completion == Completion(
-        processor="NbacGamebookProcessor", key="2025-11-29", status="success",
-        execution_id="exec-1", correlation_id="corr-1", message_id="m-1",
-        output_table="nba_raw.nbac_gamebook_player_stats", record_count=412,
+        processor="NbacGamebookProcessor",
+        key="2025-11-29",
+        status="success",
+        execution_id="exec-1",
+        correlation_id="corr-1",
+        message_id="m-1",
+        output_table="nba_raw.nbac_gamebook_player_stats",
+        record_count=412,
         reported_at=datetime(2025, 11, 30, 4, 12, tzinfo=UTC),
         metadata={"is_incremental": True, "entities_changed": ["lebron_james"]},
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(

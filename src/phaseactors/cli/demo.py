@@ -42,10 +42,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--scenario", choices=("concurrent", "stuck"), default="concurrent",
+        "--scenario",
+        choices=("concurrent", "stuck"),
+        default="concurrent",
         help="concurrent: duplicated, shuffled deliveries (default); stuck: processors that"
         " never report, deadlines and the sweeper on a simulated clock",
-    )  # fmt: skip
+    )
     parser.add_argument("--key", default=DEFAULT_KEY, help=f"the key (default {DEFAULT_KEY})")
     parser.add_argument("--workers", type=int, default=8, help="concurrent workers (default 8)")
     parser.add_argument(
@@ -53,13 +55,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--seed", type=int, default=None, help="shuffle seed (default random)")
     parser.add_argument(
-        "--mode", choices=("processes", "threads"), default="processes",
+        "--mode",
+        choices=("processes", "threads"),
+        default="processes",
         help="workers are processes (default) or threads",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--lease-seconds", type=float, default=5.0,
+        "--lease-seconds",
+        type=float,
+        default=5.0,
         help="publish lease; a crashed run's pending trigger is re-driven after it (default 5)",
-    )  # fmt: skip
+    )
     add_common(parser, gate_default="phase2_to_phase3")
     parser.set_defaults(run=run)
 
@@ -161,9 +167,11 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(store_url)
     mode = "threads" if isinstance(store, MemoryStore) else args.mode
     runtime = Runtime(
-        GateActor(spec), store, open_publisher(publisher_url),
+        GateActor(spec),
+        store,
+        open_publisher(publisher_url),
         lease=timedelta(seconds=args.lease_seconds),
-    )  # fmt: skip
+    )
     before = _message_ids(publisher_url)
     deliveries = plan(spec, key, args.duplicates, seed)
     say(
@@ -179,9 +187,10 @@ def run(args: argparse.Namespace) -> int:
     executor: Executor
     if mode == "processes":
         executor = ProcessPoolExecutor(
-            args.workers, initializer=_init_worker,
+            args.workers,
+            initializer=_init_worker,
             initargs=(gate_path, store_url, publisher_url, args.lease_seconds),
-        )  # fmt: skip
+        )
     else:
         global _worker_runtime, _worker_spec
         _worker_runtime, _worker_spec = runtime, spec

@@ -72,8 +72,10 @@ def run_stuck(args: argparse.Namespace, spec: GateSpec, store_url: str, publishe
         if action == "deliver":
             _deliver(runtime, spec, what, plans[what])
             missing = [p for p in spec.expected if p not in plans[what]]
-            say(f"\n{local}: {what}: {len(plans[what])} of {len(spec.expected)} processors"
-                f" report; never: {', '.join(missing)}")  # fmt: skip
+            say(
+                f"\n{local}: {what}: {len(plans[what])} of {len(spec.expected)} processors"
+                f" report; never: {', '.join(missing)}"
+            )
             continue
         report = runtime.sweep(KEYS)
         for message_id in report.published:
@@ -95,8 +97,12 @@ def run_stuck(args: argparse.Namespace, spec: GateSpec, store_url: str, publishe
 
 def _deliver(runtime: Runtime[GateData], spec: GateSpec, key: str, names: list[str]) -> None:
     for name in names:
-        body = {"processor_name": name, spec.key.field: key, "status": "success",
-                "execution_id": f"stuck-{key}-{name}"}  # fmt: skip
+        body = {
+            "processor_name": name,
+            spec.key.field: key,
+            "status": "success",
+            "execution_id": f"stuck-{key}-{name}",
+        }
         runtime.deliver(parse_completion(body, spec.key.field))
 
 

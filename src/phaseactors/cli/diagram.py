@@ -22,8 +22,15 @@ from .common import EXIT_PERMANENT
 __all__ = ["load_key", "register", "run"]
 
 #: Output suffixes that choose the format when ``--format`` is not given.
-SUFFIXES = {".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot", ".gv": "dot", ".md": "md",
-            ".svg": "svg", ".png": "png"}  # fmt: skip
+SUFFIXES = {
+    ".mmd": "mermaid",
+    ".mermaid": "mermaid",
+    ".dot": "dot",
+    ".gv": "dot",
+    ".md": "md",
+    ".svg": "svg",
+    ".png": "png",
+}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,10 +39,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("gate", help="gate name (machines/NAME.toml) or path to a gate file")
     parser.add_argument(
-        "-f", "--format", choices=FORMATS, default=None,
+        "-f",
+        "--format",
+        choices=FORMATS,
+        default=None,
         help="output format [default: from the -o suffix, else mermaid]; svg and png need "
         "Graphviz (scripts/setup-system)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "-o", "--output", type=Path, default=None, help="write here instead of stdout"
     )

@@ -14,10 +14,17 @@ from .render import render_history, table
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing = subparsers.add_parser("list", help="keys by state, e.g. stuck ones with --older-than")
-    listing.add_argument("--state", action="append", help="waiting|partial|complete|triggered|"
-                         "failed (repeatable; default all but triggered)")  # fmt: skip
-    listing.add_argument("--older-than", type=parse_duration, default=None,
-                         help="only keys unchanged for this long, e.g. 2h")  # fmt: skip
+    listing.add_argument(
+        "--state",
+        action="append",
+        help="waiting|partial|complete|triggered|failed (repeatable; default all but triggered)",
+    )
+    listing.add_argument(
+        "--older-than",
+        type=parse_duration,
+        default=None,
+        help="only keys unchanged for this long, e.g. 2h",
+    )
     listing.add_argument("--limit", type=int, default=200)
     add_common(listing)
     listing.set_defaults(run=run_list)
@@ -37,28 +44,48 @@ def run_list(args: argparse.Namespace) -> int:
         if cutoff is not None and snapshot.updated_at is not None and snapshot.updated_at > cutoff:
             continue
         status = gate_status(spec, snapshot)
-        rows.append({
-            "key": snapshot.key, "state": snapshot.state, "generation": snapshot.generation,
-            "updated_at": status["updated_at"], "done": len(status["done"]),
-            "missing": status["missing"], "missing_optional": status["missing_optional"],
-            "failed_reason": status["failed_reason"], "due_at": status["due_at"],
-            "profile": status["profile"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "key": snapshot.key,
+                "state": snapshot.state,
+                "generation": snapshot.generation,
+                "updated_at": status["updated_at"],
+                "done": len(status["done"]),
+                "missing": status["missing"],
+                "missing_optional": status["missing_optional"],
+                "failed_reason": status["failed_reason"],
+                "due_at": status["due_at"],
+                "profile": status["profile"],
+            }
+        )
         if len(rows) >= args.limit:
             break
     if args.json:
         emit_json({"gate": spec.name, "states": states, "keys": rows})
         return 0
     if not rows:
-        print(f"{spec.name}: no keys in {', '.join(states)}"
-              + (f" older than {args.older_than}" if args.older_than else ""))  # fmt: skip
+        print(
+            f"{spec.name}: no keys in {', '.join(states)}"
+            + (f" older than {args.older_than}" if args.older_than else "")
+        )
         return 0
-    print(table(
-        ("key", "state", "gen", "done", "updated (UTC)", "next deadline", "missing / reason"),
-        [(r["key"], r["state"], r["generation"], r["done"], (r["updated_at"] or "")[:19],
-          (r["due_at"] or "")[:16], r["failed_reason"] or _missing(r["missing"]))
-         for r in rows],
-    ))  # fmt: skip
+    print(
+        table(
+            ("key", "state", "gen", "done", "updated (UTC)", "next deadline", "missing / reason"),
+            [
+                (
+                    r["key"],
+                    r["state"],
+                    r["generation"],
+                    r["done"],
+                    (r["updated_at"] or "")[:19],
+                    (r["due_at"] or "")[:16],
+                    r["failed_reason"] or _missing(r["missing"]),
+                )
+                for r in rows
+            ],
+        )
+    )
     return 0
 
 

@@ -37,15 +37,21 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(
             {
-                "gate": spec.name, "key": delivery.key, "state": snapshot.state,
-                "generation": snapshot.generation, "by": by, "reason": args.reason,
+                "gate": spec.name,
+                "key": delivery.key,
+                "state": snapshot.state,
+                "generation": snapshot.generation,
+                "by": by,
+                "reason": args.reason,
                 "trigger_id": trigger.trigger_id if trigger else None,
                 "published": list(delivery.published),
             }
-        )  # fmt: skip
+        )
     else:
-        print(f"{spec.name}/{delivery.key}: {snapshot.state} (generation {snapshot.generation})"
-              f" by {by}: {args.reason}")  # fmt: skip
+        print(
+            f"{spec.name}/{delivery.key}: {snapshot.state} (generation {snapshot.generation})"
+            f" by {by}: {args.reason}"
+        )
         for message_id in delivery.published:
             print(f"published trigger {trigger.trigger_id if trigger else ''} as {message_id}")
     return 0

@@ -26,11 +26,14 @@ def _time(text: str | None) -> str:
 def render_history(history: Sequence[dict[str, Any]]) -> str:
     rows = [
         (
-            _time(h["at"]), h["generation"], f"{h['source']} -> {h['target']}", h["event"],
+            _time(h["at"]),
+            h["generation"],
+            f"{h['source']} -> {h['target']}",
+            h["event"],
             h.get("cause", "") + (f" (by {h['by']})" if h.get("by") else ""),
         )
         for h in history
-    ]  # fmt: skip
+    ]
     return table(("at (UTC)", "gen", "transition", "event", "cause"), rows)
 
 
@@ -71,8 +74,21 @@ def render_status(status: dict[str, Any]) -> str:
             rows.append((name, kind, "missing", "", "", "", ""))
     rows.extend(_row(r["processor"], "-", "late", r) for r in status["late"])
     rows.extend(_row(n, "-", "unknown", r) for n, r in status["unknown"].items())
-    lines += ["", table(("processor", "kind", "status", "reported as", "execution",
-                         "correlation", "received (UTC)"), rows)]  # fmt: skip
+    lines += [
+        "",
+        table(
+            (
+                "processor",
+                "kind",
+                "status",
+                "reported as",
+                "execution",
+                "correlation",
+                "received (UTC)",
+            ),
+            rows,
+        ),
+    ]
     done = len(status["done"])
     lines.append(
         f"\n{done} of {len(status['required']) + len(status['optional'])} done;"
@@ -86,6 +102,11 @@ def render_status(status: dict[str, Any]) -> str:
 def _row(name: str, kind: str, state: str, record: dict[str, Any]) -> tuple[Any, ...]:
     status = record["status"] if state in ("done", "late", "unknown") else "failed"
     return (
-        name, kind, f"{state} ({status})" if state != "FAILED" else state, record["reported_as"],
-        record["execution_id"], record["correlation_id"], _time(record["received_at"]),
-    )  # fmt: skip
+        name,
+        kind,
+        f"{state} ({status})" if state != "FAILED" else state,
+        record["reported_as"],
+        record["execution_id"],
+        record["correlation_id"],
+        _time(record["received_at"]),
+    )

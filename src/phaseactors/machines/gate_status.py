@@ -26,9 +26,13 @@ def gate_status(spec: GateSpec, snapshot: Snapshot[GateData]) -> dict[str, Any]:
     for tier in spec.tiers(profile):
         due = tier.due(spec.key, snapshot.key, data.first_completion_at)
         deadlines.append(
-            {"name": tier.name, "due_at": format_utc(due),
-             "passed": tier.name in data.deadlines_passed, "otherwise": tier.otherwise}
-        )  # fmt: skip
+            {
+                "name": tier.name,
+                "due_at": format_utc(due),
+                "passed": tier.name in data.deadlines_passed,
+                "otherwise": tier.otherwise,
+            }
+        )
     upcoming = [d["due_at"] for d in deadlines if not d["passed"] and d["due_at"]]
     return {
         "gate": spec.name,

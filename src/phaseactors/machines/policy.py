@@ -70,9 +70,10 @@ class Profile:
         if self.first_event_before is None:
             return False
         limit = datetime.combine(
-            key_date + timedelta(days=self.day_offset), self.first_event_before,
+            key_date + timedelta(days=self.day_offset),
+            self.first_event_before,
             tzinfo=first_event.tzinfo,
-        )  # fmt: skip
+        )
         return first_event < limit
 
     def tiers(self, tiers: tuple[DeadlineTier, ...]) -> tuple[DeadlineTier, ...]:
@@ -139,7 +140,8 @@ def upcoming(
 ) -> list[tuple[DeadlineTier, datetime]]:
     """Tiers not passed yet whose time is known, earliest first."""
     pending = [
-        (tier, due) for tier in tiers
+        (tier, due)
+        for tier in tiers
         if tier.name not in passed and (due := tier.due(key_format, key, first_completion))
-    ]  # fmt: skip
+    ]
     return sorted(pending, key=lambda pair: pair[1])

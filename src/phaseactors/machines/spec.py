@@ -25,9 +25,19 @@ DEFAULT_PROFILE = "default"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _TOP_LEVEL = {
-    "name", "description", "key", "topics", "statuses", "processors", "aliases", "names",
-    "aggregate", "policy", "deadlines", "profiles",
-}  # fmt: skip
+    "name",
+    "description",
+    "key",
+    "topics",
+    "statuses",
+    "processors",
+    "aliases",
+    "names",
+    "aggregate",
+    "policy",
+    "deadlines",
+    "profiles",
+}
 
 
 @frozen(kw_only=True)
@@ -57,9 +67,11 @@ class GateSpec:
         resolver = NameResolver(self.expected, self.aliases, self.names)
         object.__setattr__(self, "_resolver", resolver)
         default = Profile(
-            name=DEFAULT_PROFILE, required=self.required, optional=self.optional,
+            name=DEFAULT_PROFILE,
+            required=self.required,
+            optional=self.optional,
             optional_quorum=self.optional_quorum,
-        )  # fmt: skip
+        )
         profiles = {DEFAULT_PROFILE: default, **{p.name: p for p in self.profiles}}
         object.__setattr__(self, "_profiles", profiles)
 
@@ -255,9 +267,14 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
 
     rules = root.table("names", required=False)
     rules.only(
-        {"strip_prefixes", "strip_suffixes", "camel_case", "dataset_qualified",
-         "match_output_table"}
-    )  # fmt: skip
+        {
+            "strip_prefixes",
+            "strip_suffixes",
+            "camel_case",
+            "dataset_qualified",
+            "match_output_table",
+        }
+    )
     name_rules = NameRules(
         strip_prefixes=_free_text_list(rules, "strip_prefixes"),
         strip_suffixes=_free_text_list(rules, "strip_suffixes"),
@@ -316,8 +333,18 @@ def _deadlines(root: _Fields) -> tuple[DeadlineTier, ...]:
     tiers: list[DeadlineTier] = []
     for i, entry in enumerate(entries):
         tier = _Fields(root.source, entry, f"deadlines[{i}]")
-        tier.only({"name", "after_first", "at", "day_offset", "required", "optional",
-                   "min_done", "otherwise"})  # fmt: skip
+        tier.only(
+            {
+                "name",
+                "after_first",
+                "at",
+                "day_offset",
+                "required",
+                "optional",
+                "min_done",
+                "otherwise",
+            }
+        )
         name = tier.text("name")
         if any(t.name == name for t in tiers):
             tier.fail(tier.where("name"), f"{name!r} is used twice")
@@ -336,14 +363,16 @@ def _deadlines(root: _Fields) -> tuple[DeadlineTier, ...]:
             tier.fail(tier.where("otherwise"), f"must be 'wait' or 'fail', got {otherwise!r}")
         tiers.append(
             DeadlineTier(
-                name=name, after=after, at=at,
+                name=name,
+                after=after,
+                at=at,
                 day_offset=_int_field(tier, "day_offset", 0, minimum=0),
                 required=_fraction_field(tier, "required", 1.0),
                 optional=_fraction_field(tier, "optional", 0.0),
                 min_done=_int_field(tier, "min_done", 0, minimum=0),
                 otherwise=otherwise,
             )
-        )  # fmt: skip
+        )
     return tuple(tiers)
 
 
@@ -363,8 +392,16 @@ def _profiles(
         if name == DEFAULT_PROFILE:
             table.fail(table.where(name), "the default profile is [processors] itself")
         entry = table.table(name)
-        entry.only({"first_event_before", "day_offset", "first_event_after_days", "required",
-                    "optional_quorum", "deadlines"})  # fmt: skip
+        entry.only(
+            {
+                "first_event_before",
+                "day_offset",
+                "first_event_after_days",
+                "required",
+                "optional_quorum",
+                "deadlines",
+            }
+        )
         if ("first_event_before" in entry.data) == ("first_event_after_days" in entry.data):
             entry.fail(
                 entry.path, "needs exactly one of first_event_before or first_event_after_days"
@@ -385,18 +422,20 @@ def _profiles(
                 entry.fail(f"{entry.where('deadlines')}[{i}]", f"no deadline named {tier_name!r}")
         profiles.append(
             Profile(
-                name=name, required=required,
+                name=name,
+                required=required,
                 optional=tuple(sorted(expected - set(required))),
                 optional_quorum=_fraction_field(entry, "optional_quorum", 0.0),
                 first_event_before=before,
                 day_offset=_int_field(entry, "day_offset", 0, minimum=0),
                 first_event_after_days=(
                     _int_field(entry, "first_event_after_days", 0, minimum=1)
-                    if "first_event_after_days" in entry.data else None
+                    if "first_event_after_days" in entry.data
+                    else None
                 ),
                 deadlines=deadlines,
             )
-        )  # fmt: skip
+        )
     return tuple(profiles)
 
 

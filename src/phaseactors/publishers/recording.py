@@ -60,10 +60,14 @@ class RecordingPublisher:
             message_id = f"recorded-{next(self._ids)}"
             self.messages.append(
                 Published(
-                    entry.id, entry.topic, dict(entry.body), dict(entry.attributes),
-                    entry.ordering_key, message_id,
+                    entry.id,
+                    entry.topic,
+                    dict(entry.body),
+                    dict(entry.attributes),
+                    entry.ordering_key,
+                    message_id,
                 )
-            )  # fmt: skip
+            )
             return message_id
 
     def publish_raw(

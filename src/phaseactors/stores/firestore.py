@@ -268,10 +268,11 @@ class FirestoreStore:
                     time.sleep(policy.delay(attempts))
                     continue
             return [
-                s if isinstance(s, Exception)
+                s
+                if isinstance(s, Exception)
                 else Applied(state, s.outcome, s.detail, state is not base, attempts)
                 for s in steps
-            ]  # fmt: skip
+            ]
         raise ContentionError(actor.name, key, attempts)
 
     # -- combining -------------------------------------------------------------------------
@@ -298,9 +299,12 @@ class FirestoreStore:
                 for doc_id in chunk:
                     batch.set(
                         inbox.document(doc_id),
-                        {"status": "pending", "event": encode_event(events[queued[doc_id]]),
-                         "expire_at": utcnow() + INBOX_TTL},
-                    )  # fmt: skip
+                        {
+                            "status": "pending",
+                            "event": encode_event(events[queued[doc_id]]),
+                            "expire_at": utcnow() + INBOX_TTL,
+                        },
+                    )
                 batch.commit()
         self.stats.add(writes=len(queued))
         mine = set(queued)
@@ -339,9 +343,10 @@ class FirestoreStore:
         for doc_id, index in queued.items():
             outcome, detail, error = folded[doc_id]
             results[index] = (
-                _folded_error(error) if error
+                _folded_error(error)
+                if error
                 else Applied(snapshot, Outcome(outcome), detail, True, attempts)
-            )  # fmt: skip
+            )
         return results
 
     def _oldest_pending(self, inbox: Any) -> str | None:
@@ -470,8 +475,11 @@ class FirestoreStore:
                 .stream()
             )
         prefix = f"{self.prefix}{actor.name}"
-        keys = {d.reference.parent.parent.id for d in documents
-                if d.reference.parent.parent.parent.id == prefix}  # fmt: skip
+        keys = {
+            d.reference.parent.parent.id
+            for d in documents
+            if d.reference.parent.parent.parent.id == prefix
+        }
         return sorted(keys)
 
     # -- quarantine ------------------------------------------------------------------------
@@ -499,11 +507,15 @@ class FirestoreStore:
         documents.sort(key=lambda d: d["at"], reverse=True)
         return [
             Quarantined(
-                at=parse_utc(d["at"].isoformat()), reason=d["reason"], raw=d["raw"],
-                source=d["source"], gate=d.get("gate"), message_id=d.get("message_id"),
+                at=parse_utc(d["at"].isoformat()),
+                reason=d["reason"],
+                raw=d["raw"],
+                source=d["source"],
+                gate=d.get("gate"),
+                message_id=d.get("message_id"),
             )
             for d in documents[:limit]
-        ]  # fmt: skip
+        ]
 
     def close(self) -> None:
         self.client.close()  # type: ignore[no-untyped-call]

@@ -145,9 +145,14 @@ class SqliteStore(OptimisticStore):
         doc = json.dumps(actor.encode(snapshot), separators=(",", ":"), sort_keys=True)
         due = actor.due_at(snapshot)
         row = (
-            snapshot.version, snapshot.generation, snapshot.state, len(snapshot.outbox),
-            format_utc(due), format_utc(snapshot.updated_at), doc,
-        )  # fmt: skip
+            snapshot.version,
+            snapshot.generation,
+            snapshot.state,
+            len(snapshot.outbox),
+            format_utc(due),
+            format_utc(snapshot.updated_at),
+            doc,
+        )
         with self._errors("commit", key=key, gate=actor.name):
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
@@ -210,10 +215,14 @@ class SqliteStore(OptimisticStore):
                 "INSERT INTO quarantine (at, gate, reason, source, message_id, raw)"
                 " VALUES (?,?,?,?,?,?)",
                 (
-                    format_utc(record.at), record.gate, record.reason, record.source,
-                    record.message_id, record.raw,
+                    format_utc(record.at),
+                    record.gate,
+                    record.reason,
+                    record.source,
+                    record.message_id,
+                    record.raw,
                 ),
-            )  # fmt: skip
+            )
 
     def quarantined(self, gate: str | None = None, limit: int = 100) -> list[Quarantined]:
         sql = "SELECT at, gate, reason, source, message_id, raw FROM quarantine"

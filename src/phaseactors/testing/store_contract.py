@@ -250,9 +250,13 @@ class StoreContract:
 
     def test_quarantine_keeps_reason_and_raw_message(self, store: Store) -> None:
         record = Quarantined(
-            at=T0, reason="InvalidMessage: status: 'done' is not valid", raw='{"status": "done"}',
-            source="test", gate="contract_gate", message_id="m-9",
-        )  # fmt: skip
+            at=T0,
+            reason="InvalidMessage: status: 'done' is not valid",
+            raw='{"status": "done"}',
+            source="test",
+            gate="contract_gate",
+            message_id="m-9",
+        )
         store.quarantine(record)
         assert store.quarantined() == [record]
         assert store.quarantined(gate="other") == []

@@ -35,7 +35,9 @@ def completions(
     and sometimes a transport message id."""
     return st.builds(
         lambda name, run, status, message: Completion(
-            processor=name, key=key, status=status,
+            processor=name,
+            key=key,
+            status=status,
             execution_id=f"{spec.resolve(name) or name}-run-{run}",
             message_id=f"msg-{name}-{run}-{message}" if message is not None else None,
         ),
@@ -43,7 +45,7 @@ def completions(
         st.integers(1, runs),
         st.sampled_from(statuses),
         st.none() | st.integers(0, 2),
-    )  # fmt: skip
+    )
 
 
 def batches(
