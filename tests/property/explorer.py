@@ -7,6 +7,7 @@ memory store; invariants are checked after every step and after a final fault-fr
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from hypothesis import note
@@ -39,13 +40,18 @@ GATE = spec_from_mapping(
         "topics": {"output": "explored-out"},
         "processors": {"required": ["alpha", "beta", "gamma"]},
         "aliases": {"AlphaLoader": "alpha"},
-        # an hour after the first completion, two of the three are enough
-        "deadlines": [{"name": "1h", "after_first": "1h", "required": 0.6}],
+        # an hour after the first completion two of the three are enough; after three hours
+        # the key triggers with all three or fails
+        "deadlines": [
+            {"name": "1h", "after_first": "1h", "required": 0.6},
+            {"name": "final", "after_first": "3h", "otherwise": "fail"},
+        ],
     }
 )
 DONE = ("success", "partial", "no_data")
 EXPECTED_ERRORS = (PublishFailed, WorkerCrash, ContentionError, TransitionRefused)
 MAX_MOVES = 60
+FINAL_DEADLINE = timedelta(hours=4)  # past every tier, however late the first completion
 
 Factory = Callable[[Scheduler, ManualClock], Runtime[GateData]]
 
@@ -137,6 +143,8 @@ class Invariants:
             return
         if set(snapshot.data.done) >= set(GATE.required) or snapshot.state == "complete":
             assert snapshot.state == "triggered", f"covered key left {snapshot.state}"
+        if snapshot.data.first_completion_at is not None:  # its deadlines have all passed
+            assert snapshot.state in ("triggered", "failed"), f"{snapshot.state} after deadlines"
         for trigger_id in self.decisions.values():
             copies = [m for m in self.messages if m.attributes["trigger_id"] == trigger_id]
             assert copies, f"{trigger_id} was decided but never published"
@@ -204,8 +212,8 @@ def explore(data: st.DataObject, factory: Factory = correct_runtime) -> None:
         for worker in scheduler.workers:
             if worker.error is not None and not isinstance(worker.error, EXPECTED_ERRORS):
                 raise worker.error
-        clock.advance(runtime.lease.total_seconds() + 1)
-        scheduler.log.append("final fault-free sweep")
+        clock.advance(FINAL_DEADLINE.total_seconds())
+        scheduler.log.append("final fault-free sweep, after every deadline")
         runtime.sweep()
         invariants.final(faults)
     finally:
