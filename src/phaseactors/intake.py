@@ -11,7 +11,6 @@ import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from .clock import utcnow
 from .errors import InvalidMessage, PermanentError
 from .machines.spec import GateSpec
 from .producer import parse_completion
@@ -44,7 +43,7 @@ def quarantine(
 ) -> Quarantined:
     """Record ``raw`` with the reason it can never be applied."""
     record = Quarantined(
-        at=utcnow(),
+        at=runtime.clock(),
         reason=f"{type(error).__name__}: {error}",
         raw=_raw_text(raw),
         source=source,
