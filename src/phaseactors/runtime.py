@@ -44,6 +44,10 @@ __all__ = ["Delivery", "Runtime", "SweepReport"]
 D = TypeVar("D")
 log = logging.getLogger("phaseactors.runtime")
 
+# How long the delivery that decides a trigger holds it for publishing. Longer than the
+# publisher's timeout (Pub/Sub: 30 s), so that a slow publish is not taken over mid-flight.
+DEFAULT_LEASE = timedelta(seconds=60)
+
 
 @frozen
 class Delivery(Generic[D]):
@@ -82,7 +86,7 @@ class Runtime(Generic[D]):
         publisher: Publisher,
         *,
         clock: Clock = utcnow,
-        lease: timedelta = timedelta(seconds=30),
+        lease: timedelta = DEFAULT_LEASE,
     ) -> None:
         self.actor = actor
         self.store = store

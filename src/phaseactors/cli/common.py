@@ -7,7 +7,6 @@ import getpass
 import json
 import os
 import sys
-from datetime import timedelta
 from typing import Any
 
 from ..errors import PermanentError, SpecError, TransientError
@@ -57,7 +56,7 @@ def add_common(parser: argparse.ArgumentParser, *, gate_default: str | None = No
 
 
 def open_runtime(
-    args: argparse.Namespace, *, publisher_default: str = "log://", lease_seconds: float = 30.0
+    args: argparse.Namespace, *, publisher_default: str = "log://"
 ) -> tuple[GateSpec, Runtime[GateData]]:
     if not args.gate:
         raise PermanentError("no gate given: use --gate NAME|PATH or set PHASEACTORS_GATE")
@@ -66,7 +65,6 @@ def open_runtime(
         GateActor(spec),
         open_store(args.store),
         open_publisher(args.publisher, default=publisher_default),
-        lease=timedelta(seconds=lease_seconds),
     )
     return spec, runtime
 
