@@ -103,18 +103,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     run = parser.add_argument_group("run")
     run.add_argument("--store", choices=STORES, default="sqlite")
     run.add_argument(
-        "--publisher", choices=PUBLISHERS, default="log",
+        "--publisher",
+        choices=PUBLISHERS,
+        default="log",
         help="log: append every publish to a file; pubsub: the emulator, verified by pulling",
-    )  # fmt: skip
+    )
     run.add_argument("--gate", default="phase2_to_phase3", help="gate name or path (date keys)")
     run.add_argument("--keys", type=int, default=1000, help="game dates (default 1000)")
     run.add_argument("--start-date", type=date.fromisoformat, default=date(2024, 10, 22))
     run.add_argument("--workers", type=int, default=8)
     run.add_argument("--mode", choices=("threads", "processes"), default="threads")
     run.add_argument(
-        "--start-method", choices=("fork", "forkserver", "spawn"),
+        "--start-method",
+        choices=("fork", "forkserver", "spawn"),
         help="for processes (default: fork, forkserver when a Google client is used)",
-    )  # fmt: skip
+    )
     run.add_argument("--seed", type=int, default=1)
     run.add_argument("--max-copies", type=int, default=3, help="copies per completion (1..N)")
     run.add_argument("--lease", type=float, default=30.0, help="publish lease, seconds")
@@ -137,18 +140,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ):
         attribute = name.replace("-", "_")
         rates.add_argument(
-            f"--{name}-rate", dest=attribute, type=float,
-            default=getattr(defaults, attribute), metavar="P",
+            f"--{name}-rate",
+            dest=attribute,
+            type=float,
+            default=getattr(defaults, attribute),
+            metavar="P",
             help=f"{help_text} (default {getattr(defaults, attribute)})",
-        )  # fmt: skip
+        )
     args = parser.parse_args(argv)
     if args.keys < 1 or args.workers < 1 or args.max_copies < 1 or args.max_attempts < 1:
         parser.error("--keys, --workers, --max-copies and --max-attempts must be at least 1")
     crash_rates = args.publish_failure + args.crash_before_publish + args.crash_after_publish
     if crash_rates > 1.0:
         parser.error("the publish failure and crash rates add up to more than 1")
-    for name in ("publish_failure", "crash_before_publish", "crash_after_publish", "conflict",
-                 "abort", "bad", "late"):  # fmt: skip
+    for name in (
+        "publish_failure",
+        "crash_before_publish",
+        "crash_after_publish",
+        "conflict",
+        "abort",
+        "bad",
+        "late",
+    ):
         if not 0.0 <= getattr(args, name) <= 1.0:
             parser.error(f"--{name.replace('_', '-')}-rate must be between 0 and 1")
     if args.conflict >= 1.0 or args.abort >= 1.0:
@@ -190,10 +203,14 @@ class Run:
         self.started = time.monotonic()
         self.say = stderr_progress(self.started) if not args.quiet else (lambda line: None)
         self.rates = FaultRates(
-            publish_failure=args.publish_failure, crash_before_publish=args.crash_before_publish,
-            crash_after_publish=args.crash_after_publish, conflict=args.conflict,
-            abort=args.abort, bad=args.bad, late=args.late,
-        )  # fmt: skip
+            publish_failure=args.publish_failure,
+            crash_before_publish=args.crash_before_publish,
+            crash_after_publish=args.crash_after_publish,
+            conflict=args.conflict,
+            abort=args.abort,
+            bad=args.bad,
+            late=args.late,
+        )
         self.workdir = Path(tempfile.mkdtemp(prefix="phaseactors-chaos-"))
         self.suffix = uuid.uuid4().hex[:10]
         self.project = os.environ.get("GOOGLE_CLOUD_PROJECT", "phaseactors-test")
@@ -215,13 +232,21 @@ class Run:
             gate.setdefault("topics", {})["output"] = self.pubsub.topic
         db = args.db or self.workdir / "chaos.db"
         return WorkerConfig(
-            gate=gate, gate_source=source, store=args.store, publisher=args.publisher,
-            rates=self.rates, seed=args.seed,
-            clock=SimClock(clock_start(plan.keys), time.time()), lease_s=args.lease,
-            sqlite_path=str(db), log_path=str(self.workdir / "published.jsonl"),
-            project=self.project, prefix=f"chaos{self.suffix}.", sabotage=args.sabotage,
+            gate=gate,
+            gate_source=source,
+            store=args.store,
+            publisher=args.publisher,
+            rates=self.rates,
+            seed=args.seed,
+            clock=SimClock(clock_start(plan.keys), time.time()),
+            lease_s=args.lease,
+            sqlite_path=str(db),
+            log_path=str(self.workdir / "published.jsonl"),
+            project=self.project,
+            prefix=f"chaos{self.suffix}.",
+            sabotage=args.sabotage,
             verbose=args.verbose,
-        )  # fmt: skip
+        )
 
     def execute(self) -> int:
         args = self.args
@@ -229,9 +254,13 @@ class Run:
         if spec.key.format != "date":
             raise SystemExit(f"chaos: gate {spec.name} does not have date keys")
         plan = build_plan(
-            spec, keys=args.keys, start=args.start_date, seed=args.seed, rates=self.rates,
+            spec,
+            keys=args.keys,
+            start=args.start_date,
+            seed=args.seed,
+            rates=self.rates,
             max_copies=args.max_copies,
-        )  # fmt: skip
+        )
         self.say(
             f"{len(plan.keys)} keys x {len(plan.processors)} processors: "
             f"{len(plan.main)} messages ({len(plan.bad)} bad), then {len(plan.late)} late; "
@@ -243,15 +272,20 @@ class Run:
         if args.mode == "threads":
             shared = (open_chaos_store(config), open_chaos_publisher(config))
         supervisor = Supervisor(
-            config, mode=args.mode, workers=args.workers, shared=shared, progress=self.say,
+            config,
+            mode=args.mode,
+            workers=args.workers,
+            shared=shared,
+            progress=self.say,
             context=process_context(args) if args.mode == "processes" else None,
-        )  # fmt: skip
+        )
         redeliver = args.sabotage != "no-redelivery"
         subscriptions = [
-            Subscription(name, messages, seed=args.seed, max_attempts=args.max_attempts,
-                         redeliver=redeliver)
+            Subscription(
+                name, messages, seed=args.seed, max_attempts=args.max_attempts, redeliver=redeliver
+            )
             for name, messages in (("main", plan.main), ("late", plan.late))
-        ]  # fmt: skip
+        ]
         wall_start = time.monotonic()
         supervisor.start()
         try:
@@ -268,9 +302,11 @@ class Run:
         actor = GateActor(spec)
         before = {s.key: s for s in store.scan(actor)}
         sweeper = Runtime(
-            actor, store, open_chaos_publisher(config),
+            actor,
+            store,
+            open_chaos_publisher(config),
             clock=config.clock.shifted(args.lease + 1.0),
-        )  # fmt: skip
+        )
         sweep = sweeper.sweep()
         swept = time.monotonic()
         self.say(f"sweep: {len(sweep.published)} published, {len(sweep.errors)} errors")
@@ -279,9 +315,14 @@ class Run:
         after = {s.key: s for s in store.scan(actor)}
         quarantined = store.quarantined(gate=spec.name, limit=10 * len(plan.bad) + 1000)
         verification = verify(
-            plan, spec.name, before_sweep=before, after_sweep=after, published=published,
-            quarantined=quarantined, sweep=sweep,
-        )  # fmt: skip
+            plan,
+            spec.name,
+            before_sweep=before,
+            after_sweep=after,
+            published=published,
+            quarantined=quarantined,
+            sweep=sweep,
+        )
         self.run_violations(verification, supervisor, subscriptions)
         store.close()
         timings = {

@@ -255,9 +255,12 @@ def worker_loop(
         publisher, kill=kill, swallow_failures=config.sabotage == "swallow-publish-errors"
     )
     runtime = Runtime(
-        GateActor(spec), FaultyStore(store), faulty_publisher, clock=config.clock,
+        GateActor(spec),
+        FaultyStore(store),
+        faulty_publisher,
+        clock=config.clock,
         lease=timedelta(seconds=config.lease_s),
-    )  # fmt: skip
+    )
     while True:
         dispatch: Dispatch | None = conn.recv()
         if dispatch is None:
@@ -373,9 +376,12 @@ class Supervisor:
         assert self.shared is not None
         store, publisher = self.shared
         thread = threading.Thread(
-            target=worker_loop, args=(child, self.config, store, publisher),
-            kwargs={"kill": False}, name=f"chaos-worker-{index}", daemon=True,
-        )  # fmt: skip
+            target=worker_loop,
+            args=(child, self.config, store, publisher),
+            kwargs={"kill": False},
+            name=f"chaos-worker-{index}",
+            daemon=True,
+        )
         thread.start()
         return _Worker(index, parent, thread=thread)
 
@@ -400,10 +406,14 @@ class Supervisor:
             waitables += [w.process.sentinel for w in busy if w.process is not None]
             for ready in mp_connection.wait(waitables, timeout=_POLL_S):
                 worker = next(
-                    (w for w in self._workers
-                     if w.conn is ready or (w.process is not None and w.process.sentinel == ready)),
+                    (
+                        w
+                        for w in self._workers
+                        if w.conn is ready
+                        or (w.process is not None and w.process.sentinel == ready)
+                    ),
                     None,
-                )  # fmt: skip
+                )
                 if worker is not None and worker.dispatch is not None:
                     self._collect(worker, subscription)
             if time.monotonic() - last >= 5.0:

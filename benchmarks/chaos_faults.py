@@ -143,9 +143,12 @@ class FaultyStore:
         limit: int | None = None,
     ) -> Iterator[Snapshot[D]]:
         return self.inner.scan(
-            actor, states=states, pending_outbox=pending_outbox, due_before=due_before,
+            actor,
+            states=states,
+            pending_outbox=pending_outbox,
+            due_before=due_before,
             limit=limit,
-        )  # fmt: skip
+        )
 
     def stranded(self, actor: Actor[D]) -> list[str]:
         return self.inner.stranded(actor)

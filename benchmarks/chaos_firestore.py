@@ -90,9 +90,13 @@ class PubSubTriggers:
                     message = item.message
                     attributes = dict(message.attributes)
                     received.append(
-                        {"message_id": message.message_id, "entry_id": attributes.get("trigger_id"),
-                         "attributes": attributes, "data": json.loads(message.data)}
-                    )  # fmt: skip
+                        {
+                            "message_id": message.message_id,
+                            "entry_id": attributes.get("trigger_id"),
+                            "attributes": attributes,
+                            "data": json.loads(message.data),
+                        }
+                    )
                 subscriber.acknowledge(
                     subscription=self.subscription,
                     ack_ids=[m.ack_id for m in response.received_messages],

@@ -266,18 +266,24 @@ def build_plan(
             encoded = json.dumps(body).encode()
             for _ in range(builder.copies(max_copies)):  # a producer re-publishing its report
                 valid.append(
-                    builder.message(encoded, "completion", key=key, processor=processor,
-                                    execution_id=execution_id)
-                )  # fmt: skip
+                    builder.message(
+                        encoded,
+                        "completion",
+                        key=key,
+                        processor=processor,
+                        execution_id=execution_id,
+                    )
+                )
             if builder.rng.random() < rates.late:
                 rerun = f"{processor}-{key}-rerun-{builder.rng.getrandbits(32):08x}"
                 plan.late_runs[key][(processor, rerun)] += 1
                 late_body = json.dumps(builder.body(key, processor, rerun, "success")).encode()
                 for _ in range(builder.copies(max_copies)):
                     plan.late.append(
-                        builder.message(late_body, "late", key=key, processor=processor,
-                                        execution_id=rerun)
-                    )  # fmt: skip
+                        builder.message(
+                            late_body, "late", key=key, processor=processor, execution_id=rerun
+                        )
+                    )
     kinds = list(BAD_KINDS)
     bad = [
         builder.bad(kinds[i % len(kinds)], builder.rng.choice(templates))

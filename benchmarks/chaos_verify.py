@@ -105,10 +105,11 @@ def _check_key(
             result.add("triggered_without_message_id", key, f"state {snapshot.state}")
         elif trigger.message_id not in messages:
             result.add(
-                "trigger_message_not_published", key,
+                "trigger_message_not_published",
+                key,
                 f"recorded message id {trigger.message_id} is not among the "
                 f"{len(messages)} published for {expected_tid}",
-            )  # fmt: skip
+            )
     # completions: each valid one recorded once, under its canonical name and execution id
     wanted = plan.done[key]
     missing = sorted(set(wanted) - set(data.done))
@@ -123,9 +124,10 @@ def _check_key(
     late = Counter((r.processor, r.execution_id) for r in data.late)
     if late != plan.late_runs[key]:
         result.add(
-            "late_mismatch", key,
+            "late_mismatch",
+            key,
             f"recorded {sorted(late.items())}, delivered {sorted(plan.late_runs[key].items())}",
-        )  # fmt: skip
+        )
     if data.unknown:
         result.add("unknown_processors", key, f"{sorted(data.unknown)}")
     if data.failures:
@@ -135,9 +137,10 @@ def _check_key(
     into_triggered = sum(1 for h in snapshot.history if h.target == "triggered")
     if into_complete != 1 or into_triggered != 1:
         result.add(
-            "trigger_decisions", key,
+            "trigger_decisions",
+            key,
             f"{into_complete} transitions into complete, {into_triggered} into triggered",
-        )  # fmt: skip
+        )
 
 
 def _check_published(
@@ -169,9 +172,10 @@ def _check_published(
                 result.add("trigger_id_mismatch", key, f"body/attributes of {tid} disagree")
             if sorted(body.get("completed", [])) != sorted(plan.processors):
                 result.add(
-                    "trigger_incomplete", key,
+                    "trigger_incomplete",
+                    key,
                     f"completed {len(body.get('completed', []))} of {len(plan.processors)}",
-                )  # fmt: skip
+                )
             break  # the bodies are identical (checked above)
     result.figures["triggers_published"] = sum(len(m) for m in grouped.values())
     result.figures["distinct_trigger_ids"] = len(grouped)
@@ -195,9 +199,10 @@ def _check_quarantine(result: Verification, plan: Plan, quarantined: list[Quaran
             if not record.reason or expect not in record.reason:
                 kind = bad[message_id].bad_kind
                 result.add(
-                    "wrong_quarantine_reason", None,
+                    "wrong_quarantine_reason",
+                    None,
                     f"{message_id} ({kind}): {record.reason!r} lacks {expect!r}",
-                )  # fmt: skip
+                )
     for message_id, message in bad.items():
         if not seen[message_id]:
             result.add(

@@ -22,17 +22,24 @@ CHAOS = REPO / "benchmarks" / "chaos.py"
 KEYS = 20
 PROCESSORS = 21
 HARSH = [
-    "--publish-failure-rate", "0.3", "--crash-before-publish-rate", "0.2",
-    "--crash-after-publish-rate", "0.15", "--abort-rate", "0.05", "--seed", "11",
-]  # fmt: skip
+    "--publish-failure-rate=0.3",
+    "--crash-before-publish-rate=0.2",
+    "--crash-after-publish-rate=0.15",
+    "--abort-rate=0.05",
+    "--seed=11",
+]
 
 
 def run_chaos(*args: str) -> tuple[int, dict[str, Any], str]:
     """Run the soak; its exit status, its one JSON line, and its stderr (the violations)."""
     process = subprocess.run(
         [sys.executable, str(CHAOS), "--quiet", *args],
-        capture_output=True, text=True, timeout=240, cwd=REPO, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
+        check=False,
+    )
     lines = process.stdout.strip().splitlines()
     assert len(lines) == 1, f"expected one JSON line\n{process.stdout}\n{process.stderr}"
     return process.returncode, json.loads(lines[0]), process.stderr
@@ -49,8 +56,12 @@ def assert_clean(code: int, line: dict[str, Any], stderr: str, keys: int) -> Non
 
 
 def assert_faults_happened(faults: dict[str, int], *, injected_conflicts: bool) -> None:
-    for kind in ("publish_failures", "store_aborts_before_commit", "store_aborts_after_commit",
-                 "redeliveries"):  # fmt: skip
+    for kind in (
+        "publish_failures",
+        "store_aborts_before_commit",
+        "store_aborts_after_commit",
+        "redeliveries",
+    ):
         assert faults[kind] > 0, kind
     assert faults["crashes_before_publish"] + faults["crashes_after_publish"] > 0
     if injected_conflicts:
@@ -109,8 +120,17 @@ def test_nothing_is_lost_on_firestore_with_pubsub_and_processes() -> None:
     require_emulator("FIRESTORE_EMULATOR_HOST")
     require_emulator("PUBSUB_EMULATOR_HOST")
     code, line, stderr = run_chaos(
-        "--store", "firestore", "--publisher", "pubsub", "--mode", "processes",
-        "--keys", "5", "--workers", "3", *HARSH,
-    )  # fmt: skip
+        "--store",
+        "firestore",
+        "--publisher",
+        "pubsub",
+        "--mode",
+        "processes",
+        "--keys",
+        "5",
+        "--workers",
+        "3",
+        *HARSH,
+    )
     assert_clean(code, line, stderr, 5)
     assert_faults_happened(line["faults"], injected_conflicts=False)

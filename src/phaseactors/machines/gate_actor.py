@@ -77,9 +77,12 @@ class GateActor(MachineActor[GateData]):
         data = snapshot.data
         tiers = self.spec.tiers(self.spec.profile(data.profile))
         pending = upcoming(
-            tiers, self.spec.key, snapshot.key, data.first_completion_at,
+            tiers,
+            self.spec.key,
+            snapshot.key,
+            data.first_completion_at,
             data.deadlines_passed,
-        )  # fmt: skip
+        )
         return pending[0][1] if pending else None
 
     def handle(self, snapshot: Snapshot[GateData], event: Event) -> Stepped[GateData]:
@@ -88,9 +91,12 @@ class GateActor(MachineActor[GateData]):
         if isinstance(event, OperatorEvent):
             name = _OPERATOR_EVENTS[type(event)]
             changed = self.transition(
-                self._with_profile(snapshot, event.at), name, at=event.at, reason=event.reason,
+                self._with_profile(snapshot, event.at),
+                name,
+                at=event.at,
+                reason=event.reason,
                 by=event.by,
-            )  # fmt: skip
+            )
             return Stepped(changed, Outcome.APPLIED)
         if isinstance(event, Tick):
             ticked = self._tick_if_due(snapshot, event.at)
@@ -142,9 +148,12 @@ class GateActor(MachineActor[GateData]):
             )
         name = "report_done" if completion.status in self.spec.done_statuses else "report_failure"
         changed = self.transition(
-            self._with_profile(snapshot, event.at).evolve(seen=seen), name,
-            processor=processor, completion=completion, at=event.at,
-        )  # fmt: skip
+            self._with_profile(snapshot, event.at).evolve(seen=seen),
+            name,
+            processor=processor,
+            completion=completion,
+            at=event.at,
+        )
         if snapshot.state in _DECIDED:
             return Stepped(changed, Outcome.LATE, f"key already {snapshot.state}")
         return Stepped(self._tick_if_due(changed, event.at), Outcome.APPLIED)
