@@ -14,6 +14,7 @@ __all__ = [
     "PhaseactorsError",
     "PublishFailed",
     "SpecError",
+    "StoreRejected",
     "StoreUnavailable",
     "TransientError",
     "TransitionRefused",
@@ -54,6 +55,11 @@ class TransitionRefused(PermanentError):
         super().__init__(f"event {event!r} is not allowed in state {state!r}{detail}")
         self.event = event
         self.state = state
+
+
+class StoreRejected(PermanentError):
+    """The store refused a write for good (a document over the size limit, say): the same
+    write can never succeed, so the message is quarantined and the key left as it was."""
 
 
 class SpecError(PhaseactorsError):

@@ -112,7 +112,7 @@ def test_sweep_folds_events_stranded_by_a_dead_handler() -> None:
         ("Unauthenticated", "StorePermissionDenied"),
         ("ServiceUnavailable", "StoreUnavailable"),
         ("DeadlineExceeded", "StoreUnavailable"),
-        ("InvalidArgument", "StoreUnavailable"),
+        ("InvalidArgument", "StoreRejected"),  # e.g. a document over 1 MiB: never retried
         ("FailedPrecondition", "_Conflict"),  # retried by the store, never seen by callers
     ],
 )
@@ -125,3 +125,29 @@ def test_google_errors_become_phaseactors_errors(raised: str, expected: str) -> 
     with pytest.raises(Exception, match="boom") as caught, _translated("read"):
         raise getattr(exceptions, raised)("boom")
     assert type(caught.value).__name__ == expected
+
+
+def test_a_document_over_one_mib_is_refused_for_good_and_the_message_quarantined() -> None:
+    from phaseactors import RecordingPublisher, Runtime, StoreRejected, load_spec
+    from phaseactors.intake import accept_message
+
+    store = firestore_store(f"t{uuid.uuid4().hex[:10]}.")
+    spec = load_spec("phase3_to_phase4")  # aggregates metadata.entities_changed into the record
+    runtime = Runtime(GateActor(spec), store, RecordingPublisher())
+    small = {"processor_name": "player_game_summary", "game_date": "2025-11-29"}
+    accept_message(runtime, spec, {**small, "status": "success", "execution_id": "e1"}, source="t")
+    before = runtime.load("2025-11-29")
+    huge = {
+        "processor_name": "team_defense_game_summary",
+        "game_date": "2025-11-29",
+        "status": "success",
+        "execution_id": "e2",
+        "metadata": {"entities_changed": [f"player-{i:07d}-{'x' * 40}" for i in range(25_000)]},
+    }
+    with pytest.raises(StoreRejected, match="maximum entity size is 1048576 bytes"):
+        accept_message(runtime, spec, huge, source="t")
+    assert runtime.load("2025-11-29") == before  # the key is left as it was
+    [record] = store.quarantined(spec.name)
+    assert record.reason.startswith("StoreRejected: firestore commit: rejected")
+    assert record.raw.startswith('{"execution_id": "e2"')
+    assert record.raw.endswith(" bytes in all]")  # cut to fit a quarantine document

@@ -38,7 +38,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..actor import Actor, Outcome, Stepped
 from ..clock import format_utc, parse_utc, utcnow
-from ..errors import ContentionError, PermanentError, StoreUnavailable
+from ..errors import ContentionError, PermanentError, StoreRejected, StoreUnavailable
 from ..event_codec import decode_event, encode_event
 from ..events import Event, Tick
 from ..snapshot import Snapshot
@@ -63,6 +63,7 @@ _UNAVAILABLE = (
     google_errors.RetryError,
 )
 _DENIED = (google_errors.PermissionDenied, google_errors.Unauthenticated)
+_QUARANTINE_RAW_BYTES = 512 * 1024
 # Combining: handlers poll for their queued event with jittered waits growing to _POLL_CAP;
 # the owner of the oldest pending event folds, anyone folds once a wait passes _TAKE_OVER_AFTER
 # (that owner may have died).
@@ -108,6 +109,8 @@ def _translated(what: str) -> Iterator[None]:
         raise StorePermissionDenied(f"firestore {what}: permission denied: {exc}") from exc
     except _CONFLICTS as exc:
         raise _Conflict(f"firestore {what}: {exc}") from exc
+    except google_errors.InvalidArgument as exc:  # e.g. a document over 1 MiB
+        raise StoreRejected(f"firestore {what}: rejected: {exc}") from exc
     except (*_UNAVAILABLE, google_errors.GoogleAPICallError) as exc:
         raise StoreUnavailable(f"firestore {what}: {exc}") from exc
 
@@ -120,6 +123,16 @@ def _final(what: str) -> Iterator[None]:
             yield
     except _Conflict as exc:
         raise StoreUnavailable(str(exc)) from exc
+
+
+def _fitting(raw: str) -> str:
+    """``raw``, cut to what a quarantine document can hold (Firestore's limit is 1 MiB): the
+    message that was too large to apply must still be quarantined, with its size noted."""
+    encoded = raw.encode()
+    if len(encoded) <= _QUARANTINE_RAW_BYTES:
+        return raw
+    kept = encoded[:_QUARANTINE_RAW_BYTES].decode(errors="ignore")
+    return f"{kept}... [truncated: {len(encoded)} bytes in all]"
 
 
 class FirestoreStore:
@@ -490,7 +503,7 @@ class FirestoreStore:
                 {
                     "at": record.at,
                     "reason": record.reason,
-                    "raw": record.raw,
+                    "raw": _fitting(record.raw),
                     "source": record.source,
                     "gate": record.gate,
                     "message_id": record.message_id,
