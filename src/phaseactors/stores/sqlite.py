@@ -1,9 +1,9 @@
 """Embedded store on one SQLite file, safe across threads and processes.
 
 WAL journal, a busy timeout, one connection per thread and process. Steps run outside any
-lock; the commit takes the write lock (``BEGIN IMMEDIATE``), checks the version read, and
-writes the whole snapshot. Two writers of one key therefore serialize on the commit, and the
-loser re-runs its step on the winner's snapshot.
+lock; the commit is one statement that writes the whole snapshot only if the row still has
+the version read (or, for a new key, only if there is no row yet). Two writers of one key
+therefore serialize on the commit, and the loser re-runs its step on the winner's snapshot.
 
 Durability: ``synchronous=NORMAL`` (default) survives process crashes; the last commits may be
 lost on power failure. Use ``?synchronous=FULL`` in the URL to survive that too.
@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS actors (
     updated_at TEXT,
     doc TEXT NOT NULL,
     PRIMARY KEY (gate, key)
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS actors_by_state ON actors (gate, state, updated_at);
 CREATE INDEX IF NOT EXISTS actors_pending ON actors (gate, key) WHERE pending_outbox > 0;
 CREATE INDEX IF NOT EXISTS actors_due ON actors (gate, due_at) WHERE due_at IS NOT NULL;
@@ -154,29 +154,23 @@ class SqliteStore(OptimisticStore):
             doc,
         )
         with self._errors("commit", key=key, gate=actor.name):
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                current = conn.execute(
-                    "SELECT version FROM actors WHERE gate=? AND key=?", (actor.name, key)
-                ).fetchone()
-                if (current[0] if current else None) != token:
-                    conn.execute("ROLLBACK")
-                    return False
-                conn.execute(
+            # One statement, so one implicit transaction: the version guard and the write
+            # are atomic, and the write lock is held for the write alone.
+            if token is None:
+                cursor = self._conn().execute(
                     "INSERT INTO actors (version, generation, state, pending_outbox, due_at,"
                     " updated_at, doc, gate, key) VALUES (?,?,?,?,?,?,?,?,?)"
-                    " ON CONFLICT (gate, key) DO UPDATE SET version=excluded.version,"
-                    " generation=excluded.generation, state=excluded.state,"
-                    " pending_outbox=excluded.pending_outbox, due_at=excluded.due_at,"
-                    " updated_at=excluded.updated_at, doc=excluded.doc",
+                    " ON CONFLICT (gate, key) DO NOTHING",
                     (*row, actor.name, key),
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            else:
+                cursor = self._conn().execute(
+                    "UPDATE actors SET version=?, generation=?, state=?, pending_outbox=?,"
+                    " due_at=?, updated_at=?, doc=? WHERE gate=? AND key=? AND version=?",
+                    (*row, actor.name, key, token),
+                )
+        if cursor.rowcount != 1:  # another writer committed first
+            return False
         self._remember(actor.name, key, snapshot)
         return True
 
