@@ -1,9 +1,11 @@
 """Embedded store on one SQLite file, safe across threads and processes.
 
-WAL journal, a busy timeout, one connection per thread and process. Steps run outside any
+WAL journal, a busy timeout, one connection per thread and process. Steps hold no database
 lock; the commit is one statement that writes the whole snapshot only if the row still has
 the version read (or, for a new key, only if there is no row yet). Two writers of one key
-therefore serialize on the commit, and the loser re-runs its step on the winner's snapshot.
+therefore serialize on the commit, and the loser re-runs its step on the winner's snapshot;
+threads sharing one store object take turns per key before reading, so only other processes
+conflict.
 
 Durability: ``synchronous=NORMAL`` (default) survives process crashes; the last commits may be
 lost on power failure. Use ``?synchronous=FULL`` in the URL to survive that too.
@@ -25,8 +27,9 @@ from typing import Any, TypeVar
 from ..actor import Actor
 from ..clock import format_utc, parse_utc
 from ..errors import ContentionError, StoreUnavailable
+from ..events import Event
 from ..snapshot import Snapshot
-from .base import OptimisticStore, Quarantined, RetryPolicy
+from .base import Applied, OptimisticStore, Quarantined, RetryPolicy
 
 __all__ = ["SqliteStore"]
 
@@ -60,6 +63,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
 """
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _DECODED_LIMIT = 4096
+_KEY_LOCKS = 64
 
 
 class SqliteStore(OptimisticStore):
@@ -81,6 +85,7 @@ class SqliteStore(OptimisticStore):
         self.synchronous = synchronous.upper()
         self._local = threading.local()
         self._decoded: dict[tuple[str, str], tuple[int, Snapshot[Any]]] = {}
+        self._key_locks = [threading.Lock() for _ in range(_KEY_LOCKS)]
         with self._errors("open"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._initialize()
@@ -102,6 +107,12 @@ class SqliteStore(OptimisticStore):
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
+
+    def apply(self, actor: Actor[D], key: str, event: Event) -> Applied[D]:
+        """Threads sharing this store take turns per key (a key hashes to one of a few
+        locks), so they never conflict with each other; other processes still may."""
+        with self._key_locks[hash((actor.name, key)) % _KEY_LOCKS]:
+            return super().apply(actor, key, event)
 
     def _conn(self) -> sqlite3.Connection:
         local = self._local
