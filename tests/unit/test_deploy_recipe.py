@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tomllib
 
@@ -67,3 +68,19 @@ def test_function_source_matches_the_package() -> None:
     assert f"./vendor/phaseactors-{version}-py3-none-any.whl[gcp]" in requirements
     main = (RECIPE / "main.py").read_text()
     assert "from phaseactors.functions import handle, push, status, sweep" in main
+
+
+@pytest.mark.parametrize("gate", sorted(p.stem for p in (REPO / "machines").glob("*.toml")))
+def test_every_gate_has_its_indexes_and_leaves_its_snapshot_unindexed(gate: str) -> None:
+    """The list query needs (state, updated_at); the snapshot's maps and arrays are exempt
+    from automatic indexing, which keeps large gates far from 40,000 index entries."""
+    config = json.loads((REPO / "stores" / "firestore.indexes.json").read_text())
+    group = f"phaseactors.{gate}"
+    [index] = [i for i in config["indexes"] if i["collectionGroup"] == group]
+    assert [f["fieldPath"] for f in index["fields"]] == ["state", "updated_at"]
+    exempt = {
+        o["fieldPath"]
+        for o in config["fieldOverrides"]
+        if o["collectionGroup"] == group and o["indexes"] == []
+    }
+    assert exempt == {"data", "seen", "outbox", "history"}
