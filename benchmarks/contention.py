@@ -18,8 +18,9 @@ from counters: ``completions_recorded`` is the number of done processors in the 
 messages the workers published (phaseactors) or of committed transactions that set the flag
 (naive). ``wall_s`` runs from the barrier to the last worker finishing. ``reads_per_completion``
 and ``writes_per_completion`` divide by the deliveries (N x D): naive counts 1 read + 1 write
-per attempt; phaseactors takes a store's ``stats.reads``/``stats.writes`` when it has them,
-else counts one read per attempt and one write per committed step, plus one read and one write
+per attempt; phaseactors takes a store's ``stats.reads``/``stats.writes`` when it has them
+(from the release to the last delivery: warm-up reads and the read-back excluded), else
+counts one read per attempt and one write per committed step, plus one read and one write
 for the confirming transaction of each published trigger (null on Firestore without stats).
 
 Usage (from the repository root):
@@ -148,6 +149,14 @@ def deal_messages(n: int, duplicates: int, workers: int, seed: int) -> list[list
     return [messages[w::workers] for w in range(workers)]
 
 
+def stats_since(
+    now: tuple[int, int] | None, then: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    if now is None or then is None:
+        return now
+    return now[0] - then[0], now[1] - then[1]
+
+
 def store_stats(store: object) -> tuple[int, int] | None:
     """``(reads, writes)`` if the store counts them itself."""
     stats = getattr(store, "stats", None)
@@ -174,9 +183,12 @@ class PhaseactorsWorker:
         self.own_store = shared_store is None
         self.store = shared_store if shared_store is not None else open_store(target.url)
         self.runtime = Runtime(GateActor(gate_spec(target.n)), self.store, RecordingPublisher())
+        self.baseline: tuple[int, int] | None = None
 
     def warm_up(self) -> None:
         self.runtime.load(WARM_UP_KEY)
+        if self.own_store:  # the warm-up's read is not part of the run
+            self.baseline = store_stats(self.store)
 
     def deliver(self, message: Message, result: WorkerResult) -> None:
         completion = Completion(
@@ -202,7 +214,7 @@ class PhaseactorsWorker:
 
     def finish(self, result: WorkerResult) -> None:
         if self.own_store:
-            result.store_stats = store_stats(self.store)
+            result.store_stats = stats_since(store_stats(self.store), self.baseline)
             self.store.close()
 
 
@@ -293,10 +305,27 @@ def _process_main(
     results.put((index, result))
 
 
+class TwoPhaseBarrier:
+    """Workers wait for everyone to be warmed up, then for the release; between the two the
+    main thread reads the shared store's counters, so that warm-up reads are left out."""
+
+    def __init__(self, parties: int) -> None:
+        self.ready = threading.Barrier(parties)
+        self.go = threading.Barrier(parties)
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.ready.wait(timeout)
+        return self.go.wait(timeout)
+
+    def abort(self) -> None:
+        self.ready.abort()
+        self.go.abort()
+
+
 def run_threads(
     target: Target, dealt: list[list[Message]], shared_store: Store | None
-) -> tuple[float, list[WorkerResult]]:
-    barrier = threading.Barrier(len(dealt) + 1)
+) -> tuple[float, list[WorkerResult], tuple[int, int] | None]:
+    barrier = TwoPhaseBarrier(len(dealt) + 1)
     results: list[WorkerResult | None] = [None] * len(dealt)
 
     def thread_main(index: int) -> None:
@@ -311,10 +340,15 @@ def run_threads(
     ]
     for thread in threads:
         thread.start()
-    start = release(barrier)
+    baseline = None
+    with contextlib.suppress(threading.BrokenBarrierError):  # a set-up failed: its result says
+        barrier.ready.wait(BARRIER_TIMEOUT_S)
+        baseline = store_stats(shared_store) if shared_store is not None else None
+    start = release(barrier.go)
     for thread in threads:
         thread.join()
-    return start, [r if r is not None else WorkerResult(setup_error="no result") for r in results]
+    finished = [r if r is not None else WorkerResult(setup_error="no result") for r in results]
+    return start, finished, baseline
 
 
 def run_processes(target: Target, dealt: list[list[Message]]) -> tuple[float, list[WorkerResult]]:
@@ -371,15 +405,17 @@ def run_once(options: Options, design: str, n: int, run: int) -> dict[str, Any]:
             else None
         )
         dealt = deal_messages(n, options.duplicates, n, seed=run)
+        baseline = None
         if options.mode == "threads":
-            start, results = run_threads(target, dealt, shared_store)
+            start, results, baseline = run_threads(target, dealt, shared_store)
         else:
             start, results = run_processes(target, dealt)
+        io = count_io(target, results, shared_store, baseline)  # before verify's own read
         recorded, state = verify(target, shared_store)
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-    return summarize(options, target, run, start, results, recorded, state, shared_store)
+    return summarize(options, target, run, start, results, recorded, state, io)
 
 
 def make_target(options: Options, design: str, n: int, tag: str, scratch: str) -> Target:
@@ -431,10 +467,10 @@ def summarize(
     results: list[WorkerResult],
     recorded: int,
     state: str,
-    shared_store: Store | None,
+    io: tuple[int | None, int | None],
 ) -> dict[str, Any]:
     deliveries = target.n * options.duplicates
-    reads, writes = count_io(target, results, shared_store)
+    reads, writes = io
     errors = Counter(e for r in results for e in r.errors)
     setup_errors = [r.setup_error for r in results if r.setup_error]
     # The release is the earliest moment anyone saw it: a worker may run before the main thread.
@@ -468,13 +504,17 @@ def summarize(
 
 
 def count_io(
-    target: Target, results: list[WorkerResult], shared_store: Store | None
+    target: Target,
+    results: list[WorkerResult],
+    shared_store: Store | None,
+    baseline: tuple[int, int] | None = None,
 ) -> tuple[int | None, int | None]:
-    """Reads and writes of the run: the store's own counters if any, else counted deliveries."""
+    """Reads and writes of the run: the store's own counters if any (since the workers were
+    warmed up), else counted deliveries."""
     if target.design == "naive":
         return sum(r.reads for r in results), sum(r.writes for r in results)
     if shared_store is not None:
-        stats = store_stats(shared_store)
+        stats = stats_since(store_stats(shared_store), baseline)
         if stats is not None:
             return stats
     elif all(r.store_stats is not None for r in results):
