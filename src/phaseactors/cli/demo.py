@@ -249,7 +249,8 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"\n{summary['completions_recorded']} completions recorded,"
             f" {summary['duplicates_ignored']} duplicates ignored,"
-            f" {summary['triggers_published']} trigger published by this run"
+            f" {summary['triggers_published']}"
+            f" trigger{'' if summary['triggers_published'] == 1 else 's'} published by this run"
             f" ({summary['trigger_id']}) in {wall:.2f}s"
         )
         if isinstance(runtime.publisher, JsonlPublisher):
