@@ -66,7 +66,9 @@ def parse_completion(
     processor = _text(body, "processor_name", required=True, limit=200)
     if processor is not None and not re.fullmatch(PROCESSOR_NAME, processor):
         raise InvalidMessage(
-            "processor_name", f"{processor!r} may only use letters, digits and _ . : -"
+            "processor_name",
+            f"{processor!r} must start with a letter or digit and use only letters, digits"
+            " and _ . : -",
         )
     execution_id = _text(body, "execution_id", required=True)
     key = body.get(key_field)
