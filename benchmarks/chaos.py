@@ -85,6 +85,7 @@ from chaos_broker import (
 from chaos_faults import read_publish_log
 from chaos_plan import FaultRates, Plan, build_plan, clock_start
 from chaos_verify import Verification, Violation, verify
+from common import argument_parser
 from phaseactors import GateActor, Runtime, Store, SweepReport
 from phaseactors.machines.spec import find_gate, spec_from_mapping
 
@@ -95,10 +96,8 @@ VIOLATIONS_SHOWN = 200
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Chaos soak: K keys x the gate's processors under faults; one JSON line.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("Usage (from the repository root):", 1)[1] if __doc__ else None,
+    parser = argument_parser(
+        __doc__, "Chaos soak: K keys x the gate's processors under faults; one JSON line."
     )
     run = parser.add_argument_group("run")
     run.add_argument("--store", choices=STORES, default="sqlite")

@@ -60,20 +60,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
+from common import WARM_UP_KEY, argument_parser, bench_spec, int_list
 from phaseactors import (
     Completion,
     GateActor,
-    GateSpec,
     PhaseactorsError,
     RecordingPublisher,
     Runtime,
     Store,
     open_store,
-    spec_from_mapping,
 )
 
 KEY = "2025-11-29"
-WARM_UP_KEY = "2025-01-01"  # loaded before the barrier: opens connections and channels
 STORES = ("memory", "sqlite", "firestore")
 DESIGNS = {
     "memory": ("phaseactors",),
@@ -127,17 +125,6 @@ class WorkerResult:
     setup_error: str | None = None
 
 
-def gate_spec(n: int) -> GateSpec:
-    return spec_from_mapping(
-        {
-            "name": "bench",
-            "key": {"field": "game_date", "format": "date"},
-            "topics": {"output": "bench-out"},
-            "processors": {"required": [f"p{i:04d}" for i in range(n)]},
-        }
-    )
-
-
 def deal_messages(n: int, duplicates: int, workers: int, seed: int) -> list[list[Message]]:
     """All N x D messages, shuffled, dealt round-robin so that copies meet on different workers."""
     messages = [
@@ -182,7 +169,7 @@ class PhaseactorsWorker:
     def __init__(self, target: Target, shared_store: Store | None) -> None:
         self.own_store = shared_store is None
         self.store = shared_store if shared_store is not None else open_store(target.url)
-        self.runtime = Runtime(GateActor(gate_spec(target.n)), self.store, RecordingPublisher())
+        self.runtime = Runtime(GateActor(bench_spec(target.n)), self.store, RecordingPublisher())
         self.baseline: tuple[int, int] | None = None
 
     def warm_up(self) -> None:
@@ -450,7 +437,7 @@ def verify(target: Target, shared_store: Store | None) -> tuple[int, str]:
         return recorded, "triggered" if flagged else "not triggered"
     store = shared_store if shared_store is not None else open_store(target.url)
     try:
-        snapshot = Runtime(GateActor(gate_spec(target.n)), store, RecordingPublisher()).load(KEY)
+        snapshot = Runtime(GateActor(bench_spec(target.n)), store, RecordingPublisher()).load(KEY)
     finally:
         if shared_store is None:
             store.close()
@@ -528,22 +515,15 @@ def count_io(
 # -- command line ----------------------------------------------------------------------------
 
 
-def parse_counts(values: Sequence[str] | None) -> list[int]:
-    counts = [int(part) for value in values or ["21"] for part in value.split(",") if part]
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError("--n takes positive integers")
-    return counts
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="N concurrent deliveries to one key; one JSON line per run.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("Usage (from the repository root):", 1)[1] if __doc__ else None,
-    )
+    parser = argument_parser(__doc__, "N concurrent deliveries to one key; one JSON line per run.")
     parser.add_argument("--store", choices=STORES, required=True)
     parser.add_argument(
-        "--n", action="append", metavar="N[,N...]", help="workers (repeatable; default 21)"
+        "--n",
+        type=int_list,
+        action="append",
+        metavar="N[,N...]",
+        help="workers (repeatable; default 21)",
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mode", choices=("threads", "processes"), default="threads")
@@ -564,10 +544,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="repeatable; default: every design the store supports",
     )
     args = parser.parse_args(argv)
-    try:
-        args.n = parse_counts(args.n)
-    except (ValueError, argparse.ArgumentTypeError):
-        parser.error("--n takes positive integers, e.g. --n 21,200")
+    args.n = [n for counts in args.n or [[21]] for n in counts]
     if any("=" not in option for option in args.store_option):
         parser.error("--store-option takes KEY=VALUE, e.g. --store-option design=optimistic")
     if args.store == "memory" and args.store_option:

@@ -35,7 +35,6 @@ collections of its own.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -44,16 +43,11 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from common import PIPELINE_GATE, WARM_UP_KEY, argument_parser, completion, make_keys
 from phaseactors import Completion, GateActor, RecordingPublisher, Runtime, load_spec, open_store
-
-PIPELINE_GATE = Path(__file__).resolve().parents[1] / "machines" / "phase2_to_phase3.toml"
-FIRST_KEY = date(2020, 1, 1)  # keys count back from here: old dates, the backfill profile (all 21)
-WARM_UP_KEY = "1999-01-01"
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -99,16 +93,6 @@ class Samples:
         }
 
 
-def completion(key: str, processor: str) -> Completion:
-    return Completion(
-        processor=processor,
-        key=key,
-        status="success",
-        execution_id=f"{processor}-{key}",
-        message_id=f"msg-{processor}-{key}",
-    )
-
-
 def run(
     keys: int, duplicate_keys: int, warm_up_keys: int, url: str
 ) -> tuple[dict[str, Samples], bool]:
@@ -121,7 +105,7 @@ def run(
     runtime = Runtime(GateActor(spec), store, publisher)
     runtime.load(WARM_UP_KEY)  # opens the channel
     names = list(spec.expected)
-    all_keys = [(FIRST_KEY - timedelta(days=i)).isoformat() for i in range(warm_up_keys + keys)]
+    all_keys = make_keys(warm_up_keys + keys)
     print(f"warming up on {warm_up_keys} keys ...", file=sys.stderr, flush=True)
     for key in all_keys[:warm_up_keys]:  # the emulator (a JVM) and the client warm up
         for name in names:
@@ -160,10 +144,8 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Uncontended Firestore latency per completion; one JSON line per kind.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("Usage (from the repository root", 1)[1] if __doc__ else None,
+    parser = argument_parser(
+        __doc__, "Uncontended Firestore latency per completion; one JSON line per kind."
     )
     parser.add_argument("--keys", type=int, default=50, help="default 50 (1,050 deliveries)")
     parser.add_argument(

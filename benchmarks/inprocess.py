@@ -61,11 +61,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import Any
 
 from statemachine import State, StateMachine
 
+from common import PIPELINE_GATE, argument_parser, bench_spec, completion, make_keys
 from phaseactors import (
     Completion,
     GateActor,
@@ -75,12 +75,7 @@ from phaseactors import (
     RecordingPublisher,
     Runtime,
     load_spec,
-    spec_from_mapping,
 )
-
-FIRST_KEY = date(2020, 1, 1)  # keys count back from here: old dates, so the real gate picks
-# its backfill profile (all 21 processors), however many keys
-PIPELINE_GATE = "phase2_to_phase3"
 
 # -- the floor -------------------------------------------------------------------------------
 
@@ -178,8 +173,8 @@ def floor_reuse(
 def run_runtime(spec: GateSpec, completions: Sequence[Completion]) -> Runtime[Any]:
     runtime = Runtime(GateActor(spec), MemoryStore(), RecordingPublisher())
     deliver = runtime.deliver
-    for completion in completions:
-        deliver(completion)
+    for item in completions:
+        deliver(item)
     return runtime
 
 
@@ -218,36 +213,10 @@ class Workload:
         return len(self.spec.expected)
 
 
-def bench_spec(n: int) -> GateSpec:
-    """A gate of ``n`` required processors, no deadlines (as in benchmarks/contention.py)."""
-    return spec_from_mapping(
-        {
-            "name": f"bench{n}",
-            "key": {"field": "game_date", "format": "date"},
-            "topics": {"output": "bench-out"},
-            "processors": {"required": [f"p{i:04d}" for i in range(n)]},
-        }
-    )
-
-
-def make_keys(count: int) -> tuple[str, ...]:
-    return tuple((FIRST_KEY - timedelta(days=i)).isoformat() for i in range(count))
-
-
-def completion(key: str, processor: str) -> Completion:
-    return Completion(
-        processor=processor,
-        key=key,
-        status="success",
-        execution_id=f"{processor}-{key}",
-        message_id=f"msg-{processor}-{key}",
-    )
-
-
 def one_key_workload(n: int, min_completions: int) -> Workload:
     """Keys one after another, each receiving all its ``n`` completions before the next."""
     spec = bench_spec(n)
-    keys = make_keys(max(1, math.ceil(min_completions / n)))
+    keys = tuple(make_keys(max(1, math.ceil(min_completions / n))))
     pairs = [(key, processor) for key in keys for processor in spec.required]
     return Workload(
         "one_key",
@@ -262,7 +231,7 @@ def one_key_workload(n: int, min_completions: int) -> Workload:
 def many_keys_workload(count: int) -> Workload:
     """The pipeline gate; round r delivers processor r to every key."""
     spec = load_spec(PIPELINE_GATE)
-    keys = make_keys(count)
+    keys = tuple(make_keys(count))
     pairs = [(key, processor) for processor in spec.expected for key in keys]
     return Workload(
         "many_keys",
@@ -394,10 +363,8 @@ def profile(workload: Workload) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Runtime + memory store vs a bare python-statemachine floor; JSON lines.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("Usage (from the repository root):", 1)[1] if __doc__ else None,
+    parser = argument_parser(
+        __doc__, "Runtime + memory store vs a bare python-statemachine floor; JSON lines."
     )
     parser.add_argument(
         "--scenario", choices=("one-key", "many-keys", "all"), default="all", help="default all"

@@ -58,10 +58,10 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from common import PIPELINE_GATE, WARM_UP_KEY, argument_parser, bench_spec, completion, make_keys
 from phaseactors import (
     Completion,
     GateActor,
@@ -71,11 +71,8 @@ from phaseactors import (
     Runtime,
     Snapshot,
     load_spec,
-    spec_from_mapping,
 )
 
-PIPELINE_GATE = Path(__file__).resolve().parents[1] / "machines" / "phase2_to_phase3.toml"
-FIRST_KEY = date(2020, 1, 1)  # keys count back from here: old dates, the backfill profile (all 21)
 KEY = "2025-11-29"
 MIB = 1_048_576
 INDEX_ENTRY_LIMIT = 40_000
@@ -103,13 +100,13 @@ def rss_child(keys: int) -> dict[str, Any]:
     """Runs in the fresh interpreter: fill the memory store, report RSS."""
     spec = load_spec(PIPELINE_GATE)
     runtime = Runtime(GateActor(spec), MemoryStore(), RecordingPublisher())
-    runtime.deliver(completion_for(FIRST_KEY.isoformat(), spec.expected[0], "warm-up"))
+    runtime.deliver(completion(WARM_UP_KEY, spec.expected[0]))
     before = current_rss()
-    key_list = [(FIRST_KEY - timedelta(days=i + 1)).isoformat() for i in range(keys)]
+    key_list = make_keys(keys)
     start = time.perf_counter()
     for name in spec.expected:
         for key in key_list:
-            runtime.deliver(completion_for(key, name, f"{name}-{key}"))
+            runtime.deliver(completion(key, name))
     seconds = time.perf_counter() - start
     after = current_rss()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
@@ -132,10 +129,6 @@ def rss_child(keys: int) -> dict[str, Any]:
     }
 
 
-def completion_for(key: str, processor: str, execution_id: str) -> Completion:
-    return Completion(processor=processor, key=key, status="success", execution_id=execution_id)
-
-
 def measure_rss(keys: int) -> None:
     progress(f"rss: {keys} keys x 21 completions in a fresh interpreter ...")
     completed = subprocess.run(
@@ -152,15 +145,10 @@ def measure_rss(keys: int) -> None:
 # -- snapshot sizes --------------------------------------------------------------------------
 
 
-def bench_spec(n: int) -> GateSpec:
+def sized_spec(n: int) -> GateSpec:
     """``n`` required processors with names as long as the pipeline's (about 20 characters)."""
-    return spec_from_mapping(
-        {
-            "name": "phase_bench",
-            "key": {"field": "game_date", "format": "date"},
-            "topics": {"output": "phase-bench-trigger"},
-            "processors": {"required": [f"raw_processor_{i:05d}" for i in range(n)]},
-        }
+    return bench_spec(
+        n, name="phase_bench", processor="raw_processor_{:05d}", output="phase-bench-trigger"
     )
 
 
@@ -288,7 +276,7 @@ def largest(spec: GateSpec, reruns: int) -> Snapshot[Any]:
 def measure_sizes(counts: Sequence[int], reruns_list: Sequence[int]) -> None:
     lines: dict[tuple[int, int], dict[str, Any]] = {}  # the largest state per (n, reruns)
     for n in counts:
-        spec = bench_spec(n)
+        spec = sized_spec(n)
         for reruns in reruns_list:
             progress(f"sizes: {n} processors, {reruns} late rerun(s) ...")
             runtime, complete, final = build(spec, reruns)
@@ -327,7 +315,7 @@ def boundaries(
             predicted = math.floor((limit - (a - per_processor * low)) / per_processor) + 1
             progress(f"boundary: {measure}, {reruns} rerun(s): checking N = {predicted} ...")
             at, below = (
-                measures(GateActor(bench_spec(n)), largest(bench_spec(n), reruns))[measure]
+                measures(GateActor(sized_spec(n)), largest(sized_spec(n), reruns))[measure]
                 for n in (predicted, predicted - 1)
             )
             emit(
@@ -351,10 +339,8 @@ def boundaries(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Memory store RSS and snapshot sizes vs Firestore limits; JSON lines.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("Usage (from the repository root):", 1)[1] if __doc__ else None,
+    parser = argument_parser(
+        __doc__, "Memory store RSS and snapshot sizes vs Firestore limits; JSON lines."
     )
     parser.add_argument("--part", choices=("rss", "sizes", "all"), default="all")
     parser.add_argument("--keys", type=int, default=10_000, help="rss (default 10000)")

@@ -54,12 +54,18 @@ import traceback
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
+from common import (
+    PIPELINE_GATE,
+    WARM_UP_KEY,
+    argument_parser,
+    bench_spec,
+    completion,
+    int_list,
+    make_keys,
+)
 from phaseactors import (
-    Completion,
     GateActor,
     GateSpec,
     RecordingPublisher,
@@ -67,12 +73,8 @@ from phaseactors import (
     TransientError,
     load_spec,
     open_store,
-    spec_from_mapping,
 )
 
-PIPELINE_GATE = Path(__file__).resolve().parents[1] / "machines" / "phase2_to_phase3.toml"
-FIRST_KEY = date(2020, 1, 1)  # keys count back from here: old dates, the backfill profile (all 21)
-WARM_UP_KEY = "1999-01-01"
 MAX_DELIVERIES = 20  # per message, before the worker gives up on it (and the run says so)
 BARRIER_TIMEOUT_S = 300.0
 
@@ -89,14 +91,7 @@ class Plan:
     def spec(self) -> GateSpec:
         if self.scenario == "many_keys":
             return load_spec(PIPELINE_GATE)
-        return spec_from_mapping(
-            {
-                "name": f"bench{self.n}",
-                "key": {"field": "game_date", "format": "date"},
-                "topics": {"output": "bench-out"},
-                "processors": {"required": [f"p{i:04d}" for i in range(self.n)]},
-            }
-        )
+        return bench_spec(self.n)
 
 
 @dataclass
@@ -110,16 +105,6 @@ class WorkerResult:
     trigger_ids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     setup_error: str | None = None
-
-
-def completion(key: str, processor: str) -> Completion:
-    return Completion(
-        processor=processor,
-        key=key,
-        status="success",
-        execution_id=f"{processor}-{key}",
-        message_id=f"msg-{processor}-{key}",
-    )
 
 
 def work(plan: Plan, messages: Sequence[tuple[str, str]], barrier: Any) -> WorkerResult:
@@ -223,10 +208,6 @@ def verify(plan: Plan, keys: Sequence[str], expected: int) -> Verdict:
 # -- one run ---------------------------------------------------------------------------------
 
 
-def make_keys(count: int) -> list[str]:
-    return [(FIRST_KEY - timedelta(days=i)).isoformat() for i in range(count)]
-
-
 def messages_for(
     scenario: str, keys: int, n: int, seed: int
 ) -> tuple[list[str], int, list[tuple[str, str]]]:
@@ -235,7 +216,7 @@ def messages_for(
         names = list(load_spec(PIPELINE_GATE).expected)
         key_list = make_keys(keys)
     else:
-        names = [f"p{i:04d}" for i in range(n)]
+        names = list(bench_spec(n).expected)
         key_list = make_keys(1)
     messages = [(key, name) for key in key_list for name in names]
     random.Random(seed).shuffle(messages)
@@ -301,18 +282,9 @@ def run_once(
 # -- command line ----------------------------------------------------------------------------
 
 
-def int_list(text: str) -> list[int]:
-    values = [int(part) for part in text.split(",") if part]
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError("positive integers, comma-separated")
-    return values
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="SQLite completions/s with 1, 4, 8 processes; one JSON line per run.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("Usage (from the repository root):", 1)[1] if __doc__ else None,
+    parser = argument_parser(
+        __doc__, "SQLite completions/s with 1, 4, 8 processes; one JSON line per run."
     )
     parser.add_argument(
         "--scenario", choices=("many-keys", "one-key", "all"), default="all", help="default all"
