@@ -193,3 +193,36 @@ def test_snapshot_codec_round_trips_through_json(spec: GateSpec) -> None:
     assert actor.decode(document) == snapshot
     with pytest.raises(ValueError, match="unsupported snapshot schema"):
         actor.decode({**document, "schema": 99})
+
+
+def test_stored_records_leave_out_fields_equal_to_their_default_and_read_full_ones(
+    spec: GateSpec,
+) -> None:
+    actor = GateActor(spec)
+    snapshot = actor.initial(KEY)
+    plain = done("beta", message_id="m-2")
+    completions = [
+        done("AlphaLoader", correlation_id="run-7"),
+        plain,
+        done("gamma"),
+        done("beta", execution_id="rerun"),  # after the decision: a late record
+    ]
+    for completion in completions:
+        snapshot = actor.step(snapshot, CompletionReported(at=T0, completion=completion)).snapshot
+    assert snapshot.state == "complete"
+    data = actor.encode(snapshot)["data"]
+    assert data["done"]["beta"] == {
+        "status": "success",
+        "execution_id": "beta-run-1",
+        "received_at": "2025-11-29T23:00:00+00:00",
+        "message_id": "m-2",
+    }
+    assert data["done"]["alpha"]["reported_as"] == "AlphaLoader"
+    assert data["done"]["alpha"]["correlation_id"] == "run-7"
+    assert data["late"][0]["processor"] == "beta"
+    assert data["late"][0]["execution_id"] == "rerun"
+    full = {name: record.summary() for name, record in snapshot.data.done.items()}
+    assert full["beta"]["reported_as"] == "beta"
+    assert full["beta"]["correlation_id"] == "beta-run-1"
+    document = actor.encode(snapshot)
+    assert actor.decode({**document, "data": {**data, "done": full}}) == snapshot

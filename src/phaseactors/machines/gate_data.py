@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from attrs import field, frozen, validators
@@ -62,7 +63,37 @@ class CompletionRecord:
         )
 
     def summary(self) -> dict[str, Any]:
-        return _record_to_json(self)
+        """Every field, defaults spelled out: the record as the status view shows it."""
+        return {
+            "processor": self.processor,
+            "reported_as": self.reported_as,
+            "correlation_id": self.correlation_id,
+            **self.fields_document,
+        }
+
+    @cached_property
+    def fields_document(self) -> Mapping[str, Any]:
+        """The persisted fields other than the processor, worked out once: every commit of a
+        key writes all its records again, and a record never changes. Do not mutate."""
+        optional = {
+            "reported_as": None if self.reported_as == self.processor else self.reported_as,
+            "correlation_id": (
+                None if self.correlation_id == self.execution_id else self.correlation_id
+            ),
+            "reported_at": format_utc(self.reported_at),
+            "message_id": self.message_id,
+            "record_count": self.record_count,
+            "output_table": self.output_table,
+            "error_message": self.error_message,
+            "payload": dict(self.payload) or None,
+        }
+        out: dict[str, Any] = {
+            "status": self.status,
+            "execution_id": self.execution_id,
+            "received_at": format_utc(self.received_at),
+        }
+        out.update((k, v) for k, v in optional.items() if v is not None)
+        return out
 
 
 @frozen(kw_only=True)
@@ -106,35 +137,26 @@ class GateData:
     deadlines_passed: tuple[str, ...] = ()
 
 
-def _record_to_json(record: CompletionRecord) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "processor": record.processor,
-        "reported_as": record.reported_as,
-        "status": record.status,
-        "execution_id": record.execution_id,
-        "correlation_id": record.correlation_id,
-        "received_at": format_utc(record.received_at),
-    }
-    optional = {
-        "reported_at": format_utc(record.reported_at),
-        "message_id": record.message_id,
-        "record_count": record.record_count,
-        "output_table": record.output_table,
-        "error_message": record.error_message,
-        "payload": dict(record.payload) or None,
-    }
-    out.update((k, v) for k, v in optional.items() if v is not None)
-    return out
+def _record_to_json(record: CompletionRecord, *, under: str | None = None) -> dict[str, Any]:
+    """A record's document. Fields equal to their default are left out: the processor when
+    the record sits under its name (``under``), ``reported_as`` when it is the processor,
+    ``correlation_id`` when it is the execution id."""
+    if record.processor == under:
+        return dict(record.fields_document)
+    return {"processor": record.processor, **record.fields_document}
 
 
-def _record_from_json(doc: Mapping[str, Any]) -> CompletionRecord:
+def _record_from_json(doc: Mapping[str, Any], *, under: str | None = None) -> CompletionRecord:
+    processor = doc.get("processor", under)
+    if processor is None:
+        raise ValueError("a completion record without its processor")
     reported_at = doc.get("reported_at")
     return CompletionRecord(
-        processor=doc["processor"],
-        reported_as=doc["reported_as"],
+        processor=processor,
+        reported_as=doc.get("reported_as", processor),
         status=doc["status"],
         execution_id=doc["execution_id"],
-        correlation_id=doc["correlation_id"],
+        correlation_id=doc.get("correlation_id", doc["execution_id"]),
         received_at=parse_utc(doc["received_at"]),
         reported_at=parse_utc(reported_at) if reported_at else None,
         message_id=doc.get("message_id"),
@@ -143,6 +165,14 @@ def _record_from_json(doc: Mapping[str, Any]) -> CompletionRecord:
         error_message=doc.get("error_message"),
         payload=doc.get("payload") or {},
     )
+
+
+def _records_to_json(records: Mapping[str, CompletionRecord]) -> dict[str, Any]:
+    return {name: _record_to_json(record, under=name) for name, record in records.items()}
+
+
+def _records_from_json(doc: Mapping[str, Any] | None) -> dict[str, CompletionRecord]:
+    return {name: _record_from_json(record, under=name) for name, record in (doc or {}).items()}
 
 
 def _trigger_to_json(trigger: Trigger) -> dict[str, Any]:
@@ -175,10 +205,10 @@ def _trigger_from_json(doc: Mapping[str, Any]) -> Trigger:
 def encode_gate_data(data: GateData) -> dict[str, Any]:
     """JSON-ready form of :class:`GateData` (the persisted schema)."""
     return {
-        "done": {k: _record_to_json(v) for k, v in data.done.items()},
-        "failures": {k: _record_to_json(v) for k, v in data.failures.items()},
+        "done": _records_to_json(data.done),
+        "failures": _records_to_json(data.failures),
         "failure_counts": dict(data.failure_counts),
-        "unknown": {k: _record_to_json(v) for k, v in data.unknown.items()},
+        "unknown": _records_to_json(data.unknown),
         "late": [_record_to_json(r) for r in data.late],
         "trigger": _trigger_to_json(data.trigger) if data.trigger else None,
         "first_completion_at": format_utc(data.first_completion_at),
@@ -194,10 +224,10 @@ def decode_gate_data(doc: Mapping[str, Any]) -> GateData:
     first = doc.get("first_completion_at")
     trigger = doc.get("trigger")
     return GateData(
-        done={k: _record_from_json(v) for k, v in (doc.get("done") or {}).items()},
-        failures={k: _record_from_json(v) for k, v in (doc.get("failures") or {}).items()},
+        done=_records_from_json(doc.get("done")),
+        failures=_records_from_json(doc.get("failures")),
         failure_counts=dict(doc.get("failure_counts") or {}),
-        unknown={k: _record_from_json(v) for k, v in (doc.get("unknown") or {}).items()},
+        unknown=_records_from_json(doc.get("unknown")),
         late=tuple(_record_from_json(r) for r in doc.get("late") or ()),
         trigger=_trigger_from_json(trigger) if trigger else None,
         first_completion_at=parse_utc(first) if first else None,

@@ -18,7 +18,6 @@ _UNDECIDED = ("waiting", "partial")
 def gate_status(spec: GateSpec, snapshot: Snapshot[GateData]) -> dict[str, Any]:
     """A JSON-ready description of ``snapshot`` (the stable ``status --json`` shape)."""
     data = snapshot.data
-    encoded = encode_gate_data(data)
     document = encode_snapshot(snapshot, encode_gate_data)
     profile = spec.profile(data.profile)
     trigger = data.trigger
@@ -45,14 +44,14 @@ def gate_status(spec: GateSpec, snapshot: Snapshot[GateData]) -> dict[str, Any]:
         "required": list(profile.required),
         "optional": list(profile.optional),
         "optional_quorum": profile.optional_quorum,
-        "done": encoded["done"],
+        "done": {name: record.summary() for name, record in data.done.items()},
         "missing": [p for p in profile.required if p not in data.done],
         "missing_optional": [p for p in profile.optional if p not in data.done],
-        "unknown": encoded["unknown"],
-        "failures": encoded["failures"],
-        "failure_counts": encoded["failure_counts"],
+        "unknown": {name: record.summary() for name, record in data.unknown.items()},
+        "failures": {name: record.summary() for name, record in data.failures.items()},
+        "failure_counts": dict(data.failure_counts),
         "failed_reason": data.failed_reason,
-        "late": encoded["late"],
+        "late": [record.summary() for record in data.late],
         "first_completion_at": format_utc(data.first_completion_at),
         "deadlines": deadlines,
         "due_at": min(upcoming) if upcoming and snapshot.state in _UNDECIDED else None,

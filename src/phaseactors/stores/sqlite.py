@@ -19,7 +19,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _DECODED_LIMIT = 4096
 _KEY_LOCKS = 64
+_BUSY_SLEEP = 0.0004  # seconds, at most, between tries for a lock another connection holds
 
 
 class SqliteStore(OptimisticStore):
@@ -118,24 +119,36 @@ class SqliteStore(OptimisticStore):
         local = self._local
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
         if conn is None or local.pid != os.getpid():  # never share a connection across fork
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            # No busy handler: SQLite's sleeps 1 ms, then longer, for a lock held ~0.1 ms.
+            conn = sqlite3.connect(self.path, timeout=0, isolation_level=None)
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             local.conn, local.pid = conn, os.getpid()
         return conn
+
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Run one statement, waiting out a lock held by another connection with short
+        jittered sleeps, for up to ``busy_timeout`` seconds."""
+        deadline = None
+        while True:
+            try:
+                return self._conn().execute(sql, args)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + self.busy_timeout
+                if now >= deadline:
+                    raise
+                time.sleep(random.uniform(0, _BUSY_SLEEP))
 
     def _errors(self, what: str, *, gate: str = "", key: str = "") -> _SqliteErrors:
         return _SqliteErrors(self, what, gate=gate, key=key)
 
     def _read(self, actor: Actor[D], key: str) -> tuple[Snapshot[D] | None, Any]:
         with self._errors("read"):
-            row = (
-                self._conn()
-                .execute(
-                    "SELECT version, doc FROM actors WHERE gate=? AND key=?", (actor.name, key)
-                )
-                .fetchone()
-            )
+            row = self._execute(
+                "SELECT version, doc FROM actors WHERE gate=? AND key=?", (actor.name, key)
+            ).fetchone()
         if row is None:
             return None, None
         version, doc = row
@@ -153,7 +166,7 @@ class SqliteStore(OptimisticStore):
         self._decoded[(gate, key)] = (snapshot.version, snapshot)
 
     def _commit(self, actor: Actor[D], key: str, token: Any, snapshot: Snapshot[D]) -> bool:
-        doc = json.dumps(actor.encode(snapshot), separators=(",", ":"), sort_keys=True)
+        doc = json.dumps(actor.encode(snapshot), separators=(",", ":"))
         due = actor.due_at(snapshot)
         row = (
             snapshot.version,
@@ -168,14 +181,14 @@ class SqliteStore(OptimisticStore):
             # One statement, so one implicit transaction: the version guard and the write
             # are atomic, and the write lock is held for the write alone.
             if token is None:
-                cursor = self._conn().execute(
+                cursor = self._execute(
                     "INSERT INTO actors (version, generation, state, pending_outbox, due_at,"
                     " updated_at, doc, gate, key) VALUES (?,?,?,?,?,?,?,?,?)"
                     " ON CONFLICT (gate, key) DO NOTHING",
                     (*row, actor.name, key),
                 )
             else:
-                cursor = self._conn().execute(
+                cursor = self._execute(
                     "UPDATE actors SET version=?, generation=?, state=?, pending_outbox=?,"
                     " due_at=?, updated_at=?, doc=? WHERE gate=? AND key=? AND version=?",
                     (*row, actor.name, key, token),
@@ -210,13 +223,13 @@ class SqliteStore(OptimisticStore):
             sql.append("LIMIT ?")
             args.append(limit)
         with self._errors("scan"):
-            rows = self._conn().execute(" ".join(sql), args).fetchall()
+            rows = self._execute(" ".join(sql), args).fetchall()
         for (doc,) in rows:
             yield actor.decode(json.loads(doc))
 
     def quarantine(self, record: Quarantined) -> None:
         with self._errors("quarantine"):
-            self._conn().execute(
+            self._execute(
                 "INSERT INTO quarantine (at, gate, reason, source, message_id, raw)"
                 " VALUES (?,?,?,?,?,?)",
                 (
@@ -238,7 +251,7 @@ class SqliteStore(OptimisticStore):
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
         with self._errors("read quarantine"):
-            rows = self._conn().execute(sql, args).fetchall()
+            rows = self._execute(sql, args).fetchall()
         return [
             Quarantined(
                 at=parse_utc(at), gate=g, reason=reason, source=source, message_id=mid, raw=raw
