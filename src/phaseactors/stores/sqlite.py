@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS actors (
     doc TEXT NOT NULL,
     PRIMARY KEY (gate, key)
 );
-CREATE INDEX IF NOT EXISTS actors_by_state ON actors (gate, state, updated_at);
+DROP INDEX IF EXISTS actors_by_state;
+CREATE INDEX IF NOT EXISTS actors_state ON actors (gate, state);
 CREATE INDEX IF NOT EXISTS actors_pending ON actors (gate, key) WHERE pending_outbox > 0;
 CREATE INDEX IF NOT EXISTS actors_due ON actors (gate, due_at) WHERE due_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -64,6 +65,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _DECODED_LIMIT = 4096
 _KEY_LOCKS = 64
+_INDEXED = ("state", "pending_outbox", "due_at")  # the columns the indexes cover
 _BUSY_SLEEP = 0.0004  # seconds, at most, between tries for a lock another connection holds
 
 
@@ -145,19 +147,23 @@ class SqliteStore(OptimisticStore):
         return _SqliteErrors(self, what, gate=gate, key=key)
 
     def _read(self, actor: Actor[D], key: str) -> tuple[Snapshot[D] | None, Any]:
+        """The snapshot, and as token its version and indexed columns (see ``_commit``)."""
         with self._errors("read"):
             row = self._execute(
-                "SELECT version, doc FROM actors WHERE gate=? AND key=?", (actor.name, key)
+                "SELECT version, state, pending_outbox, due_at, doc FROM actors"
+                " WHERE gate=? AND key=?",
+                (actor.name, key),
             ).fetchone()
         if row is None:
             return None, None
-        version, doc = row
+        version, *indexed, doc = row
+        token = (version, tuple(indexed))
         cached = self._decoded.get((actor.name, key))
         if cached is not None and cached[0] == version:
-            return cached[1], version
+            return cached[1], token
         snapshot = actor.decode(json.loads(doc))
         self._remember(actor.name, key, snapshot)
-        return snapshot, version
+        return snapshot, token
 
     def _remember(self, gate: str, key: str, snapshot: Snapshot[Any]) -> None:
         """Cache the decoded snapshot of a version; a version's content never changes."""
@@ -166,32 +172,36 @@ class SqliteStore(OptimisticStore):
         self._decoded[(gate, key)] = (snapshot.version, snapshot)
 
     def _commit(self, actor: Actor[D], key: str, token: Any, snapshot: Snapshot[D]) -> bool:
-        doc = json.dumps(actor.encode(snapshot), separators=(",", ":"))
-        due = actor.due_at(snapshot)
-        row = (
-            snapshot.version,
-            snapshot.generation,
-            snapshot.state,
-            len(snapshot.outbox),
-            format_utc(due),
-            format_utc(snapshot.updated_at),
-            doc,
-        )
+        columns = {
+            "version": snapshot.version,
+            "generation": snapshot.generation,
+            "updated_at": format_utc(snapshot.updated_at),
+            "doc": json.dumps(actor.encode(snapshot), separators=(",", ":")),
+        }
+        indexed = (snapshot.state, len(snapshot.outbox), format_utc(actor.due_at(snapshot)))
         with self._errors("commit", key=key, gate=actor.name):
             # One statement, so one implicit transaction: the version guard and the write
             # are atomic, and the write lock is held for the write alone.
             if token is None:
+                columns.update(zip(_INDEXED, indexed, strict=True))
                 cursor = self._execute(
-                    "INSERT INTO actors (version, generation, state, pending_outbox, due_at,"
-                    " updated_at, doc, gate, key) VALUES (?,?,?,?,?,?,?,?,?)"
-                    " ON CONFLICT (gate, key) DO NOTHING",
-                    (*row, actor.name, key),
+                    f"INSERT INTO actors (gate, key, {', '.join(columns)})"
+                    f" VALUES (?, ?{', ?' * len(columns)}) ON CONFLICT (gate, key) DO NOTHING",
+                    (actor.name, key, *columns.values()),
                 )
             else:
+                # Indexed columns are set only when they change: SQLite rewrites the index
+                # entries of every column an UPDATE sets, whatever the value.
+                version, before = token
+                columns.update(
+                    (name, new)
+                    for name, old, new in zip(_INDEXED, before, indexed, strict=True)
+                    if old != new
+                )
                 cursor = self._execute(
-                    "UPDATE actors SET version=?, generation=?, state=?, pending_outbox=?,"
-                    " due_at=?, updated_at=?, doc=? WHERE gate=? AND key=? AND version=?",
-                    (*row, actor.name, key, token),
+                    f"UPDATE actors SET {', '.join(f'{name}=?' for name in columns)}"
+                    " WHERE gate=? AND key=? AND version=?",
+                    (*columns.values(), actor.name, key, version),
                 )
         if cursor.rowcount != 1:  # another writer committed first
             return False
