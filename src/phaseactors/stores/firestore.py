@@ -67,10 +67,11 @@ _QUARANTINE_RAW_BYTES = 512 * 1024
 # Combining: handlers poll for their queued event with jittered waits growing to _POLL_CAP;
 # the owner of the oldest pending event folds, anyone folds once a wait passes _TAKE_OVER_AFTER
 # (that owner may have died).
-_POLL_BASE = 0.01
-_POLL_CAP = 0.1
+_POLL_BASE = 0.03
+_POLL_CAP = 0.25
 _TAKE_OVER_AFTER = 10.0
 _PERMANENT = "permanent: "
+_FoldResult = tuple[str, str, str | None]  # outcome, detail, error of one folded event
 #: Folded inbox documents left behind by a crashed handler expire after this (TTL policy).
 INBOX_TTL = timedelta(days=1)
 
@@ -301,8 +302,11 @@ class FirestoreStore:
         """Queue the events in the key's inbox and wait until they are folded (by this
         handler if it owns the oldest pending event)."""
         inbox = self._ref(actor, key).collection("inbox")
+        # Ids sort by the time of queueing, so the oldest pending event, whose handler folds,
+        # stays the same while more are queued.
+        queued_at = format_utc(utcnow())
         queued = {
-            f"{format_utc(e.at)}-{uuid.uuid4().hex[:12]}": i
+            f"{queued_at}-{uuid.uuid4().hex[:12]}": i
             for i, e in enumerate(events)
             if not isinstance(steps[i], Exception)  # it raised on its own: do not queue it
         }
@@ -321,35 +325,42 @@ class FirestoreStore:
                 batch.commit()
         self.stats.add(writes=len(queued))
         mine = set(queued)
-        folded: dict[str, tuple[str, str, str | None]] = {}
+        folded: dict[str, _FoldResult] = {}
+        folded_here: set[str] = set()  # by this handler: their documents are gone already
+        snapshot: Snapshot[D] | None = None
         policy = self.retry
         waiting_since = time.monotonic()
         while attempts < policy.max_attempts and len(folded) < len(mine):
             attempts += 1
             time.sleep(random.uniform(0, min(_POLL_CAP, _POLL_BASE * attempts)))
             try:
-                folded.update(self._folded_by_another(inbox, sorted(mine - set(folded))))
+                found, state = self._folded_by_another(actor, key, sorted(mine - set(folded)))
+                if found:
+                    folded.update(found)
+                    snapshot = state
                 waiting = mine - set(folded)
                 if waiting and (
                     self._oldest_pending(inbox) in waiting
                     or time.monotonic() - waiting_since > _TAKE_OVER_AFTER
                 ):
-                    folded.update(
-                        (i, r) for i, r in self._fold(actor, key, waiting).items() if i in mine
-                    )
+                    results, state = self._fold(actor, key, waiting)
+                    if state is not None:
+                        folded.update((i, r) for i, r in results.items() if i in mine)
+                        folded_here |= waiting
+                        snapshot = state
             except _Conflict:
                 continue
         if len(folded) < len(mine):
             raise ContentionError(actor.name, key, attempts)
         with _final("inbox cleanup"):
-            for chunk in _chunks(list(mine), 450):
+            for chunk in _chunks(sorted(mine - folded_here), 450):
                 batch = self.client.batch()
                 for doc_id in chunk:
                     batch.delete(inbox.document(doc_id))
                 batch.commit()
-        self.stats.add(writes=len(mine))
-        snapshot = self.load(actor, key)
-        assert snapshot is not None
+                self.stats.add(writes=len(chunk))
+        if snapshot is None:  # folded with nothing to commit on a key never written
+            snapshot = self.load(actor, key) or actor.initial(key)
         results: list[Applied[D] | Exception] = [
             s if isinstance(s, Exception) else Applied(snapshot, s.outcome, s.detail) for s in steps
         ]  # the queued ones are replaced below by the outcome their fold recorded
@@ -376,20 +387,20 @@ class FirestoreStore:
         return first[0].id if first else None
 
     def _folded_by_another(
-        self, inbox: Any, doc_ids: list[str]
-    ) -> dict[str, tuple[str, str, str | None]]:
-        """Outcomes of those of ``doc_ids`` another handler folded. They were queued in one
-        atomic batch, so a fold takes all of them or none: one read tells which."""
+        self, actor: Actor[D], key: str, doc_ids: list[str]
+    ) -> tuple[dict[str, _FoldResult], Snapshot[D] | None]:
+        """Outcomes of those of ``doc_ids`` another handler folded, and the key's snapshot
+        read with them. They were queued in one atomic batch, so a fold takes all of them or
+        none: one consistent read of the first and of the key tells which."""
         if not doc_ids:
-            return {}
-        with _translated("inbox read"):
-            first = inbox.document(doc_ids[0]).get()
-        self.stats.add(reads=1)
+            return {}, None
+        inbox = self._ref(actor, key).collection("inbox")
+        first, state = self._get_all([inbox.document(doc_ids[0]), self._ref(actor, key)])
         if not first.exists or (first.to_dict() or {}).get("status") != "folded":
-            return {}
-        with _translated("inbox read"):
-            documents = list(self.client.get_all([inbox.document(i) for i in doc_ids]))
-        self.stats.add(reads=len(documents))
+            return {}, None
+        documents = [first]
+        if len(doc_ids) > 1:
+            documents += self._get_all([inbox.document(i) for i in doc_ids[1:]])
         found = {}
         for document in documents:
             fields = document.to_dict() or {}
@@ -399,13 +410,21 @@ class FirestoreStore:
                     fields.get("detail", ""),
                     fields.get("error"),
                 )
-        return found
+        return found, actor.decode(state.to_dict()) if state.exists else None
+
+    def _get_all(self, refs: list[Any]) -> list[Any]:
+        """The documents of ``refs`` in their order, read at one point in time."""
+        with _translated("read"):
+            by_path = {d.reference.path: d for d in self.client.get_all(refs)}
+        self.stats.add(reads=len(refs))
+        return [by_path[ref.path] for ref in refs]
 
     def _fold(
         self, actor: Actor[D], key: str, mine: set[str]
-    ) -> dict[str, tuple[str, str, str | None]]:
-        """Apply every pending inbox event in one commit; the outcome of each, or {} if the
-        commit lost to another writer."""
+    ) -> tuple[dict[str, _FoldResult], Snapshot[D] | None]:
+        """Apply every pending inbox event in one commit: the outcome of each and the state
+        committed, or ({}, None) if the commit lost to another writer. The documents of
+        ``mine`` are deleted in the same commit, the others marked with their outcome."""
         current, update_time = self._read(actor, key)
         inbox = self._ref(actor, key).collection("inbox")
         with _translated("inbox query"):
@@ -416,13 +435,13 @@ class FirestoreStore:
             )
         self.stats.add(reads=max(1, len(pending)))
         if not pending:
-            return {}
+            return {}, None
         pending.sort(key=lambda d: d.id)
         base = current if current is not None else actor.initial(key)
         state, steps = _step_all(
             actor, base, [decode_event((d.to_dict() or {})["event"]) for d in pending]
         )
-        results: dict[str, tuple[str, str, str | None]] = {}
+        results: dict[str, _FoldResult] = {}
         for document, step in zip(pending, steps, strict=True):
             if isinstance(step, PermanentError):
                 results[document.id] = ("unchanged", "", f"{_PERMANENT}{step}")
@@ -443,15 +462,18 @@ class FirestoreStore:
             )
             writes += 1
         for document in pending:
+            if document.id in mine:
+                batch.delete(document.reference)
+                continue
             outcome, detail, error = results[document.id]
             batch.update(
                 document.reference,
                 {"status": "folded", "outcome": outcome, "detail": detail, "error": error},
             )
         if not self._commit(batch, writes):
-            return {}
+            return {}, None
         self.stats.add(folds=1)
-        return results
+        return results, state
 
     # -- queries ---------------------------------------------------------------------------
 
