@@ -343,9 +343,9 @@ class FirestoreStore:
                     self._oldest_pending(inbox) in waiting
                     or time.monotonic() - waiting_since > _TAKE_OVER_AFTER
                 ):
-                    results, state = self._fold(actor, key, waiting)
+                    outcomes, state = self._fold(actor, key, waiting)
                     if state is not None:
-                        folded.update((i, r) for i, r in results.items() if i in mine)
+                        folded.update((i, r) for i, r in outcomes.items() if i in mine)
                         folded_here |= waiting
                         snapshot = state
             except _Conflict:
