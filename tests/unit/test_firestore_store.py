@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -45,11 +46,32 @@ class TestOptimisticFirestoreStore(TestFirestoreStore):
     design = "optimistic"
 
 
-def test_combining_records_every_simultaneous_completion_once() -> None:
+@pytest.mark.parametrize(
+    "dead_folder_lease_s",
+    [None, -60.0, 1.0],
+    ids=["no-lease", "lease-run-out", "lease-running-out-in-1s"],
+)
+def test_combining_records_every_simultaneous_completion_once(
+    dead_folder_lease_s: float | None,
+) -> None:
+    """21 handlers at once; also with the folder lease of a dead handler left behind, which
+    the waiting handlers take over once it runs out."""
+    from phaseactors.clock import utcnow
+    from phaseactors.stores.firestore import INBOX_TTL
+
     count = 21
     prefix = f"t{uuid.uuid4().hex[:10]}."
     actor = GateActor(contract_spec(count))
     stores = [firestore_store(prefix) for _ in range(count)]
+    inbox = stores[0].collection(actor.name).document("2025-11-29").collection("inbox")
+    if dead_folder_lease_s is not None:
+        inbox.document("~folder").set(
+            {
+                "holder": "dead",
+                "until": utcnow() + timedelta(seconds=dead_folder_lease_s),
+                "expire_at": utcnow() + INBOX_TTL,
+            }
+        )
     start = threading.Barrier(count)
     outcomes: list[str] = []
 
@@ -71,6 +93,7 @@ def test_combining_records_every_simultaneous_completion_once() -> None:
     assert set(snapshot.data.done) == {f"p{i}" for i in range(count)}
     assert (snapshot.version, snapshot.state, len(snapshot.outbox)) == (count, "complete", 1)
     assert stores[0].stranded(actor) == []
+    assert [d.id for d in inbox.stream()] == []  # events folded and removed, lease given up
 
 
 def test_firestore_url(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,10 +9,12 @@ timeout — one commits, the rest fail after five attempts. This store commits o
    and one write, and a duplicate costs one read and no write.
 2. **Combining on conflict.** When the precondition fails, another writer got there first. The
    event is written to the key's ``inbox`` subcollection (no contention: one document per
-   event); the owner of the oldest pending event folds *every* pending event into one commit
-   that updates the state (same precondition) and marks the folded events with their outcome
-   in the same atomic batch. The others poll their own inbox document until it shows the
-   outcome, then delete it; if the folder seems dead, anyone takes over after a while.
+   event), in the same commit as the key's *folder lease* if nobody holds it. The lease holder
+   waits a moment for the rest of the burst, then folds *every* pending event into one commit
+   that updates the state (same precondition), marks the folded events with their outcome
+   and gives the lease up. The others poll their own inbox document and the lease (one read)
+   until it shows the outcome, then delete it; when the lease is free or has run out (its
+   holder died), a waiting handler takes it and folds.
 3. **One writer per key per process.** Striped in-process locks serialize concurrent requests
    for one key served by the same instance, so an instance never conflicts with itself.
 
@@ -64,12 +66,15 @@ _UNAVAILABLE = (
 )
 _DENIED = (google_errors.PermissionDenied, google_errors.Unauthenticated)
 _QUARANTINE_RAW_BYTES = 512 * 1024
-# Combining: handlers poll for their queued event with jittered waits growing to _POLL_CAP;
-# the owner of the oldest pending event folds, anyone folds once a wait passes _TAKE_OVER_AFTER
-# (that owner may have died).
-_POLL_BASE = 0.03
-_POLL_CAP = 0.25
+# Combining: the handler holding a key's folder lease folds, the others poll for their queued
+# events with jittered waits growing to _POLL_CAP; a lease runs out after _TAKE_OVER_AFTER, so
+# if its holder dies, a waiting handler takes over. The first holder waits _GATHER before it
+# folds, so that one fold takes most of a burst.
+_POLL_BASE = 0.02
+_POLL_CAP = 0.1
 _TAKE_OVER_AFTER = 10.0
+_GATHER = 0.1
+_LEASE = "~folder"  # the inbox document holding the folder lease; not an event
 _PERMANENT = "permanent: "
 _FoldResult = tuple[str, str, str | None]  # outcome, detail, error of one folded event
 #: Folded inbox documents left behind by a crashed handler expire after this (TTL policy).
@@ -160,6 +165,7 @@ class FirestoreStore:
         self.stats = FirestoreStats()
         self._queues: dict[tuple[str, str], _KeyQueue] = {}
         self._queues_lock = threading.Lock()
+        self._holder = f"{uuid.uuid4().hex[:12]}"  # this store, as a folder lease holder
 
     def __repr__(self) -> str:
         return f"FirestoreStore(project={self.client.project!r}, prefix={self.prefix!r})"
@@ -299,59 +305,57 @@ class FirestoreStore:
         steps: list[Stepped[D] | Exception],
         attempts: int,
     ) -> list[Applied[D] | Exception]:
-        """Queue the events in the key's inbox and wait until they are folded (by this
-        handler if it owns the oldest pending event)."""
-        inbox = self._ref(actor, key).collection("inbox")
-        # Ids sort by the time of queueing, so the oldest pending event, whose handler folds,
-        # stays the same while more are queued.
+        """Queue the events in the key's inbox and wait until they are folded: by this
+        handler if it holds the key's folder lease, else by the handler that does."""
         queued_at = format_utc(utcnow())
         queued = {
             f"{queued_at}-{uuid.uuid4().hex[:12]}": i
             for i, e in enumerate(events)
             if not isinstance(steps[i], Exception)  # it raised on its own: do not queue it
         }
-        with _final("inbox write"):
-            for chunk in _chunks(list(queued), 450):
-                batch = self.client.batch()
-                for doc_id in chunk:
-                    batch.set(
-                        inbox.document(doc_id),
-                        {
-                            "status": "pending",
-                            "event": encode_event(events[queued[doc_id]]),
-                            "expire_at": utcnow() + INBOX_TTL,
-                        },
-                    )
-                batch.commit()
-        self.stats.add(writes=len(queued))
+        expire_at = utcnow() + INBOX_TTL
+        documents = {
+            doc_id: {"status": "pending", "event": encode_event(events[i]), "expire_at": expire_at}
+            for doc_id, i in queued.items()
+        }
+        leader = gather = self._write_inbox(actor, key, documents)
         mine = set(queued)
         folded: dict[str, _FoldResult] = {}
         folded_here: set[str] = set()  # by this handler: their documents are gone already
         snapshot: Snapshot[D] | None = None
         policy = self.retry
-        waiting_since = time.monotonic()
         while attempts < policy.max_attempts and len(folded) < len(mine):
             attempts += 1
-            time.sleep(random.uniform(0, min(_POLL_CAP, _POLL_BASE * attempts)))
             try:
-                found, state = self._folded_by_another(actor, key, sorted(mine - set(folded)))
-                if found:
-                    folded.update(found)
-                    snapshot = state
-                waiting = mine - set(folded)
-                if waiting and (
-                    self._oldest_pending(inbox) in waiting
-                    or time.monotonic() - waiting_since > _TAKE_OVER_AFTER
-                ):
-                    outcomes, state = self._fold(actor, key, waiting)
+                if leader:
+                    if gather:  # the first folder of a burst lets the others queue theirs
+                        time.sleep(_GATHER)
+                        gather = False
+                    waiting = mine - set(folded)
+                    fold = self._fold(actor, key, waiting, release=True)
+                    if fold is None:  # a direct commit got in first; the lease is still ours
+                        continue
+                    leader = False  # the fold gave the lease up
+                    outcomes, state = fold
                     if state is not None:
                         folded.update((i, r) for i, r in outcomes.items() if i in mine)
                         folded_here |= waiting
                         snapshot = state
+                    continue
+                time.sleep(random.uniform(0, min(_POLL_CAP, _POLL_BASE * attempts)))
+                found, state, lease = self._folded_by_another(
+                    actor, key, sorted(mine - set(folded))
+                )
+                if found:
+                    folded.update(found)
+                    snapshot = state
+                elif _lease_free(lease):
+                    leader = self._take_lease(lease)
             except _Conflict:
                 continue
         if len(folded) < len(mine):
             raise ContentionError(actor.name, key, attempts)
+        inbox = self._ref(actor, key).collection("inbox")
         with _final("inbox cleanup"):
             for chunk in _chunks(sorted(mine - folded_here), 450):
                 batch = self.client.batch()
@@ -373,34 +377,57 @@ class FirestoreStore:
             )
         return results
 
-    def _oldest_pending(self, inbox: Any) -> str | None:
-        """The id of the oldest pending inbox event: its handler is the one that folds, so
-        folds do not collide; the others wait for their event to be folded."""
-        with _translated("inbox leader"):
-            first = list(
-                inbox.where(filter=FieldFilter("status", "==", "pending"))
-                .order_by("__name__")
-                .limit(1)
-                .stream()
-            )
-        self.stats.add(reads=1)
-        return first[0].id if first else None
+    def _write_inbox(self, actor: Actor[D], key: str, documents: dict[str, dict[str, Any]]) -> bool:
+        """Write the inbox documents, and take the key's folder lease in the same commit if
+        nobody holds it: True if this handler now holds it."""
+        inbox = self._ref(actor, key).collection("inbox")
+        took = False
+        for number, chunk in enumerate(_chunks(list(documents), 450)):
+            for with_lease in (True, False) if number == 0 else (False,):
+                batch = self.client.batch()
+                if with_lease:
+                    batch.create(inbox.document(_LEASE), self._lease_fields())
+                for doc_id in chunk:
+                    batch.set(inbox.document(doc_id), documents[doc_id])
+                if self._commit(batch, len(chunk) + with_lease):
+                    took = took or with_lease
+                    break
+                if not with_lease:  # plain writes of new documents cannot conflict
+                    raise StoreUnavailable(f"firestore: inbox write for {key!r} refused")
+        return took
+
+    def _lease_fields(self) -> dict[str, Any]:
+        now = utcnow()
+        return {
+            "holder": self._holder,
+            "until": now + timedelta(seconds=_TAKE_OVER_AFTER),
+            "expire_at": now + INBOX_TTL,
+        }
+
+    def _take_lease(self, lease: Any) -> bool:
+        """Take the free folder lease read as ``lease``; False if another handler was first."""
+        batch = self.client.batch()
+        if lease.exists:
+            option = self.client.write_option(last_update_time=lease.update_time)
+            batch.update(lease.reference, self._lease_fields(), option=option)
+        else:
+            batch.create(lease.reference, self._lease_fields())
+        return bool(self._commit(batch, 1))
 
     def _folded_by_another(
         self, actor: Actor[D], key: str, doc_ids: list[str]
-    ) -> tuple[dict[str, _FoldResult], Snapshot[D] | None]:
-        """Outcomes of those of ``doc_ids`` another handler folded, and the key's snapshot
-        read with them. They were queued in one atomic batch, so a fold takes all of them or
-        none: one consistent read of the first and of the key tells which."""
-        if not doc_ids:
-            return {}, None
+    ) -> tuple[dict[str, _FoldResult], Snapshot[D] | None, Any]:
+        """Outcomes of those of ``doc_ids`` another handler folded, the key's snapshot and
+        the folder lease, in one consistent read. The events were queued in one atomic
+        batch, so a fold takes all of them or none: the first tells which."""
         inbox = self._ref(actor, key).collection("inbox")
-        first, state = self._get_all([inbox.document(doc_ids[0]), self._ref(actor, key)])
+        first, lease = self._get_all([inbox.document(doc_ids[0]), inbox.document(_LEASE)])
         if not first.exists or (first.to_dict() or {}).get("status") != "folded":
-            return {}, None
-        documents = [first]
-        if len(doc_ids) > 1:
-            documents += self._get_all([inbox.document(i) for i in doc_ids[1:]])
+            return {}, None, lease
+        # Read after the fold, so the key's snapshot includes it.
+        state, *documents = self._get_all(
+            [self._ref(actor, key), *(inbox.document(i) for i in doc_ids)]
+        )
         found = {}
         for document in documents:
             fields = document.to_dict() or {}
@@ -410,7 +437,7 @@ class FirestoreStore:
                     fields.get("detail", ""),
                     fields.get("error"),
                 )
-        return found, actor.decode(state.to_dict()) if state.exists else None
+        return found, actor.decode(state.to_dict()) if state.exists else None, lease
 
     def _get_all(self, refs: list[Any]) -> list[Any]:
         """The documents of ``refs`` in their order, read at one point in time."""
@@ -420,11 +447,12 @@ class FirestoreStore:
         return [by_path[ref.path] for ref in refs]
 
     def _fold(
-        self, actor: Actor[D], key: str, mine: set[str]
-    ) -> tuple[dict[str, _FoldResult], Snapshot[D] | None]:
+        self, actor: Actor[D], key: str, mine: set[str], *, release: bool = False
+    ) -> tuple[dict[str, _FoldResult], Snapshot[D] | None] | None:
         """Apply every pending inbox event in one commit: the outcome of each and the state
-        committed, or ({}, None) if the commit lost to another writer. The documents of
-        ``mine`` are deleted in the same commit, the others marked with their outcome."""
+        committed ({} and None if nothing was pending), or None if the commit lost to another
+        writer. The documents of ``mine`` are deleted in the same commit, the others marked
+        with their outcome; with ``release`` the folder lease is given up in it too."""
         current, update_time = self._read(actor, key)
         inbox = self._ref(actor, key).collection("inbox")
         with _translated("inbox query"):
@@ -435,6 +463,10 @@ class FirestoreStore:
             )
         self.stats.add(reads=max(1, len(pending)))
         if not pending:
+            if release:
+                with _translated("lease release"):
+                    inbox.document(_LEASE).delete()
+                self.stats.add(writes=1)
             return {}, None
         pending.sort(key=lambda d: d.id)
         base = current if current is not None else actor.initial(key)
@@ -461,6 +493,9 @@ class FirestoreStore:
                 option=self.client.write_option(last_update_time=update_time),
             )
             writes += 1
+        if release:
+            batch.delete(inbox.document(_LEASE))
+            writes += 1
         for document in pending:
             if document.id in mine:
                 batch.delete(document.reference)
@@ -471,7 +506,7 @@ class FirestoreStore:
                 {"status": "folded", "outcome": outcome, "detail": detail, "error": error},
             )
         if not self._commit(batch, writes):
-            return {}, None
+            return None
         self.stats.add(folds=1)
         return results, state
 
@@ -560,6 +595,15 @@ def _folded_error(error: str) -> Exception:
     if error.startswith(_PERMANENT):
         return PermanentError(error[len(_PERMANENT) :])
     return RuntimeError(f"event failed when another handler folded it: {error}")
+
+
+def _lease_free(lease: Any) -> bool:
+    """Nobody holds the folder lease read as ``lease``, or its holder let it run out (it may
+    have died)."""
+    if not lease.exists:
+        return True
+    until = (lease.to_dict() or {}).get("until")
+    return until is None or until <= utcnow()
 
 
 def _step_all(
