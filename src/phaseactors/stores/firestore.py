@@ -165,7 +165,7 @@ class FirestoreStore:
         self.stats = FirestoreStats()
         self._queues: dict[tuple[str, str], _KeyQueue] = {}
         self._queues_lock = threading.Lock()
-        self._holder = f"{uuid.uuid4().hex[:12]}"  # this store, as a folder lease holder
+        self._holder = uuid.uuid4().hex[:12]  # this store, as a folder lease holder
 
     def __repr__(self) -> str:
         return f"FirestoreStore(project={self.client.project!r}, prefix={self.prefix!r})"
@@ -339,7 +339,7 @@ class FirestoreStore:
                     outcomes, state = fold
                     if state is not None:
                         folded.update((i, r) for i, r in outcomes.items() if i in mine)
-                        folded_here |= waiting
+                        folded_here |= waiting & set(outcomes)
                         snapshot = state
                     continue
                 time.sleep(random.uniform(0, min(_POLL_CAP, _POLL_BASE * attempts)))
