@@ -417,9 +417,10 @@ class FirestoreStore:
     def _folded_by_another(
         self, actor: Actor[D], key: str, doc_ids: list[str]
     ) -> tuple[dict[str, _FoldResult], Snapshot[D] | None, Any]:
-        """Outcomes of those of ``doc_ids`` another handler folded, the key's snapshot and
-        the folder lease, in one consistent read. The events were queued in one atomic
-        batch, so a fold takes all of them or none: the first tells which."""
+        """Outcomes of those of ``doc_ids`` another handler folded, the key's snapshot (None
+        until they are folded) and the folder lease. One read of the first and the lease
+        tells whether the fold happened: the events were queued in one atomic batch, so a
+        fold takes all of them or none; only then are the key and the outcomes read."""
         inbox = self._ref(actor, key).collection("inbox")
         first, lease = self._get_all([inbox.document(doc_ids[0]), inbox.document(_LEASE)])
         if not first.exists or (first.to_dict() or {}).get("status") != "folded":
