@@ -2,7 +2,8 @@
 
 Every worker is a thread or a process, set up and warmed before a barrier releases them all at
 once. Threads are one instance serving concurrent requests: they share one store (one Firestore
-client, one queue per key). Processes are separate instances, each with its own store. Worker
+client, one queue per key). Processes are separate instances, each with its own store; a process
+stays up until every worker is done, as a serving instance does. Worker
 ``i`` reports processor ``p{i:04d}`` of a gate that requires all N; with ``--duplicates D``
 every completion is delivered D times (same execution and message id, as a redelivery), the
 copies dealt to different workers.
@@ -262,8 +263,12 @@ def work(
     messages: Sequence[Message],
     barrier: BarrierLike,
     shared_store: Store | None = None,
+    finished: BarrierLike | None = None,
 ) -> WorkerResult:
-    """Set up and warm up, wait for everyone, deliver, and note when done."""
+    """Set up and warm up, wait for everyone, deliver, and note when done; then, given a
+    ``finished`` barrier, stay up until every worker is done, as a serving instance does (a
+    process that exits at once spends the CPU of its interpreter's shutdown next to the
+    workers still delivering)."""
     result = WorkerResult()
     try:
         worker = make_worker(target, shared_store)
@@ -271,6 +276,8 @@ def work(
     except Exception:
         result.setup_error = traceback.format_exc(limit=3)
         barrier.abort()
+        if finished is not None:
+            finished.abort()
         return result
     barrier.wait(BARRIER_TIMEOUT_S)
     result.start = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process on Linux
@@ -281,6 +288,9 @@ def work(
             result.errors.append(type(exc).__name__)
         result.deliveries += 1
     result.end = time.monotonic()
+    if finished is not None:
+        with contextlib.suppress(threading.BrokenBarrierError):  # a worker failed to set up
+            finished.wait(BARRIER_TIMEOUT_S)
     worker.finish(result)
     return result
 
@@ -289,11 +299,12 @@ def _process_main(
     target: Target,
     messages: Sequence[Message],
     barrier: BarrierLike,
+    finished: BarrierLike,
     results: Any,
     index: int,
 ) -> None:
     try:
-        result = work(target, messages, barrier)
+        result = work(target, messages, barrier, finished=finished)
     except Exception:
         result = WorkerResult(setup_error=traceback.format_exc(limit=3))
     results.put((index, result))
@@ -348,10 +359,13 @@ def run_threads(
 def run_processes(target: Target, dealt: list[list[Message]]) -> tuple[float, list[WorkerResult]]:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(len(dealt) + 1)
+    finished = context.Barrier(len(dealt))
     queue = context.Queue()
     processes = [
         context.Process(
-            target=_process_main, args=(target, dealt[i], barrier, queue, i), name=f"worker-{i}"
+            target=_process_main,
+            args=(target, dealt[i], barrier, finished, queue, i),
+            name=f"worker-{i}",
         )
         for i in range(len(dealt))
     ]

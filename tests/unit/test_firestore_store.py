@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from phaseactors.clock import utcnow
 from phaseactors.machines.gate_actor import GateActor
 from phaseactors.stores.base import RetryPolicy, Store
 from phaseactors.testing import StoreContract, contract_spec
@@ -56,7 +57,6 @@ def test_combining_records_every_simultaneous_completion_once(
 ) -> None:
     """21 handlers at once; also with the folder lease of a dead handler left behind, which
     the waiting handlers take over once it runs out."""
-    from phaseactors.clock import utcnow
     from phaseactors.stores.firestore import INBOX_TTL
 
     count = 21
@@ -94,6 +94,33 @@ def test_combining_records_every_simultaneous_completion_once(
     assert (snapshot.version, snapshot.state, len(snapshot.outbox)) == (count, "complete", 1)
     assert stores[0].stranded(actor) == []
     assert [d.id for d in inbox.stream()] == []  # events folded and removed, lease given up
+
+
+def test_the_folder_folds_its_own_events_last_and_so_claims_the_trigger_they_complete() -> None:
+    """Of the events pending in one fold, the folding handler's go last, whatever the queue
+    order: the trigger is then claimed by the one handler that knows the outcome first."""
+    import attrs
+
+    from phaseactors.event_codec import encode_event
+    from phaseactors.events import Claim
+
+    store = firestore_store(f"t{uuid.uuid4().hex[:10]}.")
+    actor = GateActor(contract_spec(3))
+    store.apply(actor, "2025-11-29", completion_event("p0"))
+    inbox = store.collection(actor.name).document("2025-11-29").collection("inbox")
+    queued = {"1-folder": "p1", "2-other": "p2"}  # the folder's own event was queued first
+    for doc_id, processor in queued.items():
+        claim = Claim(owner=doc_id, until=utcnow() + timedelta(minutes=1))
+        event = attrs.evolve(completion_event(processor), claim=claim)
+        inbox.document(doc_id).set({"status": "pending", "event": encode_event(event)})
+    fold = store._fold(actor, "2025-11-29", {"1-folder"})
+    assert fold is not None
+    outcomes, state = fold
+    assert set(outcomes) == set(queued)
+    assert state is not None
+    assert state.state == "complete"
+    assert [e.lease.owner if e.lease else None for e in state.outbox] == ["1-folder"]
+    assert [d.id for d in inbox.stream()] == ["2-other"]  # the other's outcome waits for it
 
 
 def test_firestore_url(monkeypatch: pytest.MonkeyPatch) -> None:
