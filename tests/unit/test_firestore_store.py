@@ -123,6 +123,26 @@ def test_the_folder_folds_its_own_events_last_and_so_claims_the_trigger_they_com
     assert [d.id for d in inbox.stream()] == ["2-other"]  # the other's outcome waits for it
 
 
+def test_a_handler_folding_its_own_events_loses_to_a_fold_that_took_them_first() -> None:
+    """A waiter whose events a fold missed folds them itself once the lease is given up. If
+    another fold took them in between, the waiter's commit must fail on them (not apply them
+    twice) and the outcome the other fold recorded must stay for the waiter to read."""
+    from phaseactors.event_codec import encode_event
+
+    store = firestore_store(f"t{uuid.uuid4().hex[:10]}.")
+    actor = GateActor(contract_spec(3))
+    store.apply(actor, "2025-11-29", completion_event("p0"))
+    inbox = store.collection(actor.name).document("2025-11-29").collection("inbox")
+    event = completion_event("p1")
+    written = inbox.document("q1").set({"status": "pending", "event": encode_event(event)})
+    assert store._fold(actor, "2025-11-29", set()) is not None  # e.g. a sweep takes it first
+    before = store.load(actor, "2025-11-29")
+    fold = store._fold(actor, "2025-11-29", {"q1"}, only={"q1": (event, written.update_time)})
+    assert fold is None
+    assert (inbox.document("q1").get().to_dict() or {}).get("status") == "folded"
+    assert store.load(actor, "2025-11-29") == before
+
+
 def test_firestore_url(monkeypatch: pytest.MonkeyPatch) -> None:
     require_emulator("FIRESTORE_EMULATOR_HOST")
     from phaseactors.stores import open_store

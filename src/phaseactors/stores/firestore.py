@@ -15,8 +15,9 @@ timeout — one commits, the rest fail after five attempts. This store commits o
    and gives the lease up; its own events go last, so a trigger they complete is its to
    publish. The others read the lease (one small read) from the time its fold is due; when it
    has changed, they read their own inbox document, and once it shows the outcome, delete it.
-   When the lease is free or has run out (its holder died), a waiting handler takes it and
-   folds.
+   A handler whose events the fold missed folds them itself once the lease is given up (one
+   commit, no query, on condition that nobody folded them meanwhile); when the lease has run
+   out (its holder died), a waiting handler takes it and folds everything pending.
 3. **One writer per key per process.** Striped in-process locks serialize concurrent requests
    for one key served by the same instance, so an instance never conflicts with itself.
 
@@ -349,7 +350,8 @@ class FirestoreStore:
             doc_id: {"status": "pending", "event": encode_event(events[i]), "expire_at": expire_at}
             for doc_id, i in queued.items()
         }
-        leader, queued_time = self._write_inbox(actor, key, documents)
+        leader, written = self._write_inbox(actor, key, documents)
+        queued_time = min(written.values(), default=None)
         gather = leader
         lease_ref = self._ref(actor, key).collection("inbox").document(_LEASE)
         lease_seen: Any = None  # update time of the folder lease at the last look
@@ -389,7 +391,16 @@ class FirestoreStore:
                 if found:
                     folded.update(found)
                     snapshot = state
-                elif _lease_free(lease):
+                elif not lease.exists:  # given up by a fold that missed ours: fold them now
+                    own = {i: (events[queued[i]], written[i]) for i in mine - set(folded)}
+                    fold = self._fold(actor, key, set(own), only=own)
+                    if fold is None:  # another writer was first: look again shortly
+                        time.sleep(random.uniform(0, _POLL / 2))
+                        continue
+                    folded.update(fold[0])
+                    folded_here |= set(own)
+                    snapshot = fold[1]
+                elif _lease_free(lease):  # its holder let it run out: take over
                     leader = self._take_lease(lease_ref, lease)
                 else:
                     time.sleep(_until_next_look(lease))
@@ -421,12 +432,13 @@ class FirestoreStore:
 
     def _write_inbox(
         self, actor: Actor[D], key: str, documents: dict[str, dict[str, Any]]
-    ) -> tuple[bool, Any]:
+    ) -> tuple[bool, dict[str, Any]]:
         """Write the inbox documents, and take the key's folder lease in the same commit if
-        nobody holds it: whether this handler now holds it, and the server's commit time."""
+        nobody holds it: whether this handler now holds it, and the update time of each
+        document as written (the server's commit time)."""
         inbox = self._ref(actor, key).collection("inbox")
         took = False
-        committed_at = None
+        written: dict[str, Any] = {}
         for number, chunk in enumerate(_chunks(list(documents), 450)):
             for with_lease in (True, False) if number == 0 else (False,):
                 batch = self.client.batch()
@@ -436,11 +448,11 @@ class FirestoreStore:
                     batch.set(inbox.document(doc_id), documents[doc_id])
                 if self._commit(batch, len(chunk) + with_lease):
                     took = took or with_lease
-                    committed_at = committed_at or batch.commit_time
+                    written.update(dict.fromkeys(chunk, batch.commit_time))
                     break
                 if not with_lease:  # plain writes of new documents cannot conflict
                     raise StoreUnavailable(f"firestore: inbox write for {key!r} refused")
-        return took, committed_at
+        return took, written
 
     def _lease_fields(self, gather: float = 0.0) -> dict[str, Any]:
         """A folder lease held by this store; its holder folds ``gather`` seconds from now."""
@@ -497,22 +509,32 @@ class FirestoreStore:
         ]
 
     def _fold(
-        self, actor: Actor[D], key: str, mine: set[str], *, release: bool = False
+        self,
+        actor: Actor[D],
+        key: str,
+        mine: set[str],
+        *,
+        release: bool = False,
+        only: dict[str, tuple[Event, Any]] | None = None,
     ) -> tuple[dict[str, _FoldResult], Snapshot[D] | None] | None:
         """Apply every pending inbox event in one commit: the outcome of each and the state
         committed ({} and None if nothing was pending), or None if the commit lost to another
         writer. The documents of ``mine`` are deleted in the same commit, the others marked
-        with their outcome; with ``release`` the folder lease is given up in it too."""
+        with their outcome; with ``release`` the folder lease is given up in it too. Given
+        ``only`` (inbox id: event and the update time it was written at), those are folded,
+        without a query, and deleted on condition that nobody folded them since."""
         current, update_time = self._read(actor, key)
         inbox = self._ref(actor, key).collection("inbox")
-        with _translated("inbox query"):
-            pending = list(
-                inbox.where(filter=FieldFilter("status", "==", "pending"))
-                .limit(self.fold_limit)
-                .stream()
-            )
-        self.stats.add(reads=max(1, len(pending)))
-        if not pending:
+        if only is None:
+            with _translated("inbox query"):
+                documents = list(
+                    inbox.where(filter=FieldFilter("status", "==", "pending"))
+                    .limit(self.fold_limit)
+                    .stream()
+                )
+            self.stats.add(reads=max(1, len(documents)))
+            only = {d.id: (decode_event((d.to_dict() or {})["event"]), None) for d in documents}
+        if not only:
             if release:
                 with _translated("lease release"):
                     inbox.document(_LEASE).delete()
@@ -520,19 +542,17 @@ class FirestoreStore:
             return {}, None
         # Queue order, this handler's own events last: the event that completes a gate
         # claims its trigger, and the folder, which knows the outcome first, publishes it.
-        pending.sort(key=lambda d: (d.id in mine, d.id))
+        pending = sorted(only, key=lambda doc_id: (doc_id in mine, doc_id))
         base = current if current is not None else actor.initial(key)
-        state, steps = _step_all(
-            actor, base, [decode_event((d.to_dict() or {})["event"]) for d in pending]
-        )
+        state, steps = _step_all(actor, base, [only[doc_id][0] for doc_id in pending])
         results: dict[str, _FoldResult] = {}
-        for document, step in zip(pending, steps, strict=True):
+        for doc_id, step in zip(pending, steps, strict=True):
             if isinstance(step, PermanentError):
-                results[document.id] = ("unchanged", "", f"{_PERMANENT}{step}")
+                results[doc_id] = ("unchanged", "", f"{_PERMANENT}{step}")
             elif isinstance(step, Exception):  # a poison event must not block every other one
-                results[document.id] = ("unchanged", "", f"{type(step).__name__}: {step}")
+                results[doc_id] = ("unchanged", "", f"{type(step).__name__}: {step}")
             else:
-                results[document.id] = (step.outcome.value, step.detail, None)
+                results[doc_id] = (step.outcome.value, step.detail, None)
         batch = self.client.batch()
         writes = len(pending)
         if state is not base:
@@ -548,13 +568,15 @@ class FirestoreStore:
         if release:
             batch.delete(inbox.document(_LEASE))
             writes += 1
-        for document in pending:
-            if document.id in mine:
-                batch.delete(document.reference)
+        for doc_id in pending:
+            if doc_id in mine:
+                written = only[doc_id][1]
+                option = written and self.client.write_option(last_update_time=written)
+                batch.delete(inbox.document(doc_id), option=option)
                 continue
-            outcome, detail, error = results[document.id]
+            outcome, detail, error = results[doc_id]
             batch.update(
-                document.reference,
+                inbox.document(doc_id),
                 {"status": "folded", "outcome": outcome, "detail": detail, "error": error},
             )
         if not self._commit(batch, writes):
