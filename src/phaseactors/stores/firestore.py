@@ -379,10 +379,12 @@ class FirestoreStore:
                         snapshot = state
                     continue
                 lease = self._get(lease_ref)
+                # Held, and unchanged since our events were queued or since the last look: no
+                # fold has given it up in between, so none has taken our events yet.
                 if not _lease_free(lease) and (
                     lease.update_time == lease_seen or lease.update_time < queued_time
-                ):  # held since before our events were queued or the last look: no fold
-                    lease_seen = lease.update_time  # has given it up, so none took them yet
+                ):
+                    lease_seen = lease.update_time
                     time.sleep(_until_next_look(lease))
                     continue
                 attempts += 1
@@ -571,7 +573,7 @@ class FirestoreStore:
         for doc_id in pending:
             if doc_id in mine:
                 written = only[doc_id][1]
-                option = written and self.client.write_option(last_update_time=written)
+                option = self.client.write_option(last_update_time=written) if written else None
                 batch.delete(inbox.document(doc_id), option=option)
                 continue
             outcome, detail, error = results[doc_id]
@@ -674,9 +676,9 @@ def _folded_error(error: str) -> Exception:
 def _lease_free(lease: _Read) -> bool:
     """Nobody holds the folder lease read as ``lease``, or its holder let it run out (it may
     have died)."""
-    if lease.fields is None:
+    if not lease.exists:
         return True
-    until = lease.fields.get("until")
+    until = (lease.fields or {}).get("until")
     return until is None or until <= utcnow()
 
 
