@@ -71,6 +71,7 @@ _UNAVAILABLE = (
 )
 _DENIED = (google_errors.PermissionDenied, google_errors.Unauthenticated)
 _QUARANTINE_RAW_BYTES = 512 * 1024
+_BATCH_DOCUMENTS = 450  # inbox documents per commit: Firestore allows 500 writes in one
 # Combining: the handler holding a key's folder lease folds; the others read the lease every
 # _POLL (jittered) once its fold is due, and their own inbox documents when it changes. A lease
 # runs out after _TAKE_OVER_AFTER, so if its holder dies, a waiting handler takes over. The
@@ -399,9 +400,9 @@ class FirestoreStore:
                     if fold is None:  # another writer was first: look again shortly
                         time.sleep(random.uniform(0, _POLL / 2))
                         continue
-                    folded.update(fold[0])
+                    outcomes, snapshot = fold
+                    folded.update(outcomes)
                     folded_here |= set(own)
-                    snapshot = fold[1]
                 elif _lease_free(lease):  # its holder let it run out: take over
                     leader = self._take_lease(lease_ref, lease)
                 else:
@@ -412,7 +413,7 @@ class FirestoreStore:
             raise ContentionError(actor.name, key, attempts)
         inbox = lease_ref.parent
         with _final("inbox cleanup"):
-            for chunk in _chunks(sorted(mine - folded_here), 450):
+            for chunk in _chunks(sorted(mine - folded_here), _BATCH_DOCUMENTS):
                 batch = self.client.batch()
                 for doc_id in chunk:
                     batch.delete(inbox.document(doc_id))
@@ -441,7 +442,7 @@ class FirestoreStore:
         inbox = self._ref(actor, key).collection("inbox")
         took = False
         written: dict[str, Any] = {}
-        for number, chunk in enumerate(_chunks(list(documents), 450)):
+        for number, chunk in enumerate(_chunks(list(documents), _BATCH_DOCUMENTS)):
             for with_lease in (True, False) if number == 0 else (False,):
                 batch = self.client.batch()
                 if with_lease:
@@ -488,7 +489,7 @@ class FirestoreStore:
         if (first.fields or {}).get("status") != "folded":
             return {}, None
         others = self._get_all([inbox.document(i) for i in doc_ids[1:]]) if doc_ids[1:] else []
-        state = self._get(self._ref(actor, key))
+        state, _ = self._read(actor, key)
         found = {}
         for document in (first, *others):
             fields = document.fields or {}
@@ -498,7 +499,7 @@ class FirestoreStore:
                     fields.get("detail", ""),
                     fields.get("error"),
                 )
-        return found, actor.decode(state.fields) if state.fields is not None else None
+        return found, state
 
     def _get_all(self, refs: list[Any]) -> list[_Read]:
         """The documents of ``refs`` in their order, read at one point in time."""
