@@ -10,6 +10,14 @@ from typing import Any
 import attrs
 from attrs import field, frozen, validators
 
+from .limits import (
+    INT64_MAX,
+    MAX_ERROR_TEXT,
+    MAX_ID_LENGTH,
+    MAX_KEY_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_TEXT_LENGTH,
+)
 from .validators import utc_datetime
 
 __all__ = ["PROCESSOR_NAME", "Completion", "Status"]
@@ -27,7 +35,7 @@ class Status(enum.StrEnum):
     FAILED = "failed"
 
 
-def _text(max_len: int = 512) -> Any:
+def _text(max_len: int = MAX_ID_LENGTH) -> Any:
     return [
         validators.instance_of(str),
         validators.min_len(1),
@@ -35,7 +43,7 @@ def _text(max_len: int = 512) -> Any:
     ]
 
 
-def _optional_text(max_len: int = 4096) -> Any:
+def _optional_text(max_len: int) -> Any:
     return validators.optional([validators.instance_of(str), validators.max_len(max_len)])
 
 
@@ -51,21 +59,25 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 class Completion:
     """A validated completion. ``processor`` is the name as reported, before alias resolution."""
 
-    processor: str = field(validator=[*_text(200), validators.matches_re(PROCESSOR_NAME)])
-    key: str = field(validator=_text(200))
+    processor: str = field(
+        validator=[*_text(MAX_NAME_LENGTH), validators.matches_re(PROCESSOR_NAME)]
+    )
+    key: str = field(validator=_text(MAX_KEY_LENGTH))
     status: Status = field(converter=Status)
     execution_id: str = field(validator=_text())
     correlation_id: str = field(
         default=attrs.Factory(_default_correlation, takes_self=True), validator=_text()
     )
-    message_id: str | None = field(default=None, validator=_optional_text(512))
-    output_table: str | None = field(default=None, validator=_optional_text(512))
+    message_id: str | None = field(default=None, validator=_optional_text(MAX_ID_LENGTH))
+    output_table: str | None = field(default=None, validator=_optional_text(MAX_TEXT_LENGTH))
     record_count: int | None = field(
         default=None,
-        validator=validators.optional([validators.instance_of(int), validators.ge(0)]),
+        validator=validators.optional(
+            [validators.instance_of(int), validators.ge(0), validators.le(INT64_MAX)]
+        ),
     )
     reported_at: datetime | None = field(default=None, validator=utc_datetime)
-    error_message: str | None = field(default=None, validator=_optional_text())
+    error_message: str | None = field(default=None, validator=_optional_text(MAX_ERROR_TEXT))
     metadata: Mapping[str, Any] = field(
         factory=dict, converter=_frozen_mapping, repr=False, hash=False
     )

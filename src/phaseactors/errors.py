@@ -12,6 +12,7 @@ __all__ = [
     "InvalidMessage",
     "PermanentError",
     "PhaseactorsError",
+    "PoisonMessage",
     "PublishFailed",
     "SpecError",
     "StoreRejected",
@@ -41,6 +42,16 @@ class InvalidMessage(PermanentError):
 
 class InvalidKey(InvalidMessage):
     """A key that the gate's key format rejects, so it never becomes a document id."""
+
+
+class PoisonMessage(PermanentError):
+    """Handling a message raised an error nobody anticipated (an arithmetic overflow, an
+    encoder's refusal, a bug): caused by that message's content, so permanent for it. It is
+    quarantined with the error instead of being redelivered until it is dead-lettered."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
 
 
 class UnknownGate(PermanentError):

@@ -1,8 +1,11 @@
 """Accept one raw completion message: parse, validate, deliver, or quarantine with the reason.
 
-Shared by the CLI and the Cloud Function handler so both honour one error contract: a
-permanent problem is quarantined (state untouched) and re-raised for the caller to ACK; a
-transient one propagates untouched for the transport to redeliver.
+Shared by the CLI and the Cloud Function handler so both honour one error contract, decided
+here for every message: a :class:`~phaseactors.errors.TransientError` propagates untouched for
+the transport to redeliver; anything else — a :class:`~phaseactors.errors.PermanentError`, or
+any other exception raised while parsing, validating or applying the message — is permanent for
+that message: it is quarantined (state untouched) and re-raised as permanent for the caller to
+acknowledge.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from .errors import InvalidMessage, PermanentError
+from .errors import PermanentError, PoisonMessage, TransientError
+from .limits import MAX_BODY_BYTES
 from .machines.spec import GateSpec
 from .producer import parse_completion
 from .runtime import Delivery, Runtime
 from .stores.base import Quarantined
+from .untrusted import check_json_value, load_json
 
-__all__ = ["accept_message", "quarantine"]
+__all__ = ["accept_message", "quarantine", "read_body"]
 
 D = TypeVar("D")
 
@@ -26,10 +31,10 @@ def _raw_text(raw: Any) -> str:
     if isinstance(raw, bytes):
         return raw.decode("utf-8", errors="replace")
     if isinstance(raw, str):
-        return raw
+        return raw.encode("utf-8", "replace").decode("utf-8")  # lone surrogates replaced
     try:
         return json.dumps(raw, sort_keys=True, default=str)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return repr(raw)
 
 
@@ -48,10 +53,19 @@ def quarantine(
         raw=_raw_text(raw),
         source=source,
         gate=runtime.actor.name,
-        message_id=message_id,
+        message_id=message_id if message_id else None,
     )
     runtime.store.quarantine(record)
     return record
+
+
+def read_body(body: Mapping[str, Any] | bytes | str) -> Any:
+    """A producer body as JSON text (within :data:`~phaseactors.limits.MAX_BODY_BYTES`) or an
+    already parsed mapping, checked against the JSON limits."""
+    if isinstance(body, bytes | str):
+        return load_json(body, "body", max_bytes=MAX_BODY_BYTES)
+    check_json_value(body, "body")
+    return body
 
 
 def accept_message(
@@ -64,15 +78,14 @@ def accept_message(
 ) -> Delivery[D]:
     """Parse ``body`` (JSON text or a mapping) as a producer completion and deliver it."""
     try:
-        if isinstance(body, bytes | str):
-            try:
-                parsed = json.loads(body)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise InvalidMessage("body", f"not valid JSON: {exc}") from None
-        else:
-            parsed = body
-        completion = parse_completion(parsed, spec.key.field, message_id)
+        completion = parse_completion(read_body(body), spec.key.field, message_id)
         return runtime.deliver(completion)
+    except TransientError:
+        raise
     except PermanentError as error:
         quarantine(runtime, error, body, source=source, message_id=message_id)
         raise
+    except Exception as unexpected:  # caused by this message's content: never redeliver it
+        poison = PoisonMessage(unexpected)
+        quarantine(runtime, poison, body, source=source, message_id=message_id)
+        raise poison from unexpected

@@ -10,6 +10,7 @@ import attrs
 from attrs import frozen, validators
 
 from .errors import InvalidKey
+from .limits import KEY_DATE_MAX, KEY_DATE_MIN, MAX_KEY_LENGTH
 from .validators import nonempty_str
 
 __all__ = ["KeyFormat", "check_document_id", "zone"]
@@ -65,6 +66,8 @@ class KeyFormat:
         """Return ``key`` if it is valid for this format, else raise :class:`InvalidKey`."""
         if not isinstance(key, str) or not key:
             raise InvalidKey(self.field, f"must be a non-empty string, got {key!r}")
+        if len(key) > MAX_KEY_LENGTH:
+            raise InvalidKey(self.field, f"longer than {MAX_KEY_LENGTH} characters")
         if self._regex is not None:
             if not self._regex.fullmatch(key):
                 raise InvalidKey(self.field, f"{key!r} does not match {self.pattern!r}")
@@ -75,6 +78,10 @@ class KeyFormat:
                 date.fromisoformat(key)
             except ValueError as exc:
                 raise InvalidKey(self.field, f"{key!r} is not a calendar date: {exc}") from None
+            if not KEY_DATE_MIN <= key <= KEY_DATE_MAX:
+                raise InvalidKey(
+                    self.field, f"{key!r} is outside the dates {KEY_DATE_MIN} to {KEY_DATE_MAX}"
+                )
         return check_document_id(key, field_name=self.field)
 
     def local_datetime(self, key: str, at: time) -> datetime:

@@ -20,6 +20,7 @@ from statemachine.exceptions import TransitionNotAllowed
 from .actor import Outcome, Stepped
 from .errors import TransitionRefused
 from .events import Claim, Event, OutboxPublished, OutboxReleased
+from .limits import MAX_HISTORY
 from .snapshot import HistoryEntry, Lease, OutboxEntry, Snapshot
 
 __all__ = ["ActorModel", "MachineActor"]
@@ -49,7 +50,7 @@ class ActorModel(Generic[D]):
             state=self.state,
             generation=self.generation,
             outbox=tuple(self.outbox),
-            history=tuple(self.history),
+            history=tuple(self.history[-MAX_HISTORY:]),
             data=self.freeze_data(),
         )
 

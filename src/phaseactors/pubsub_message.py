@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -17,10 +16,21 @@ from attrs import field, frozen
 
 from .clock import parse_utc
 from .errors import InvalidMessage
+from .limits import (
+    MAX_ATTRIBUTE_KEY_BYTES,
+    MAX_ATTRIBUTE_VALUE_BYTES,
+    MAX_ATTRIBUTES,
+    MAX_BODY_BYTES,
+    MAX_ENVELOPE_BYTES,
+    MAX_ID_LENGTH,
+    MAX_TEXT_LENGTH,
+)
+from .untrusted import check_json_value, load_json
 
 __all__ = ["MESSAGE_PUBLISHED", "PubsubMessage", "decode_envelope"]
 
 MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+_BASE64_LIMIT = 4 * ((MAX_BODY_BYTES + 2) // 3)  # base64 characters of the largest body
 
 
 @frozen(kw_only=True)
@@ -35,11 +45,8 @@ class PubsubMessage:
     event_id: str | None = None
 
     def json(self) -> Any:
-        """The payload parsed as JSON."""
-        try:
-            return json.loads(self.data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidMessage("message.data", f"not valid JSON: {exc}") from None
+        """The payload parsed as JSON, within the body limits."""
+        return load_json(self.data, "message.data", max_bytes=MAX_BODY_BYTES)
 
 
 def _pick(mapping: Mapping[str, Any], *names: str) -> Any:
@@ -54,10 +61,9 @@ def decode_envelope(envelope: Any, *, event_id: str | None = None) -> PubsubMess
     ``{"message": {"data": base64, "attributes": {...}, "messageId"|"message_id": ...,
     "publishTime"|"publish_time": ...}, "subscription": ...}``."""
     if isinstance(envelope, bytes | str):
-        try:
-            envelope = json.loads(envelope)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidMessage("envelope", f"not valid JSON: {exc}") from None
+        envelope = load_json(envelope, "envelope", max_bytes=MAX_ENVELOPE_BYTES)
+    else:  # a CloudEvent's data, parsed by the framework
+        check_json_value(envelope, "envelope")
     if not isinstance(envelope, Mapping):
         raise InvalidMessage("envelope", f"must be a JSON object, got {type(envelope).__name__}")
     message = envelope.get("message")
@@ -68,6 +74,10 @@ def decode_envelope(envelope: Any, *, event_id: str | None = None) -> PubsubMess
         raise InvalidMessage("message.data", "missing")
     if not isinstance(raw, str):
         raise InvalidMessage("message.data", f"must be base64 text, got {type(raw).__name__}")
+    if len(raw) > _BASE64_LIMIT:
+        raise InvalidMessage(
+            "message.data", f"longer than {MAX_BODY_BYTES} bytes once decoded, the limit"
+        )
     try:
         data = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -77,15 +87,31 @@ def decode_envelope(envelope: Any, *, event_id: str | None = None) -> PubsubMess
         isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
     ):
         raise InvalidMessage("message.attributes", "must map strings to strings")
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise InvalidMessage("message.attributes", f"more than {MAX_ATTRIBUTES} attributes")
+    for name, value in attributes.items():
+        if len(name.encode()) > MAX_ATTRIBUTE_KEY_BYTES:
+            problem = f"a name over {MAX_ATTRIBUTE_KEY_BYTES} bytes"
+            raise InvalidMessage("message.attributes", problem)
+        if len(value.encode()) > MAX_ATTRIBUTE_VALUE_BYTES:
+            raise InvalidMessage(
+                f"message.attributes.{name}", f"over {MAX_ATTRIBUTE_VALUE_BYTES} bytes"
+            )
     message_id = _pick(message, "messageId", "message_id")
-    if message_id is not None and not isinstance(message_id, str | int):
-        raise InvalidMessage("message.messageId", f"invalid {message_id!r}")
+    if isinstance(message_id, bool) or (
+        message_id is not None and not isinstance(message_id, str | int)
+    ):
+        raise InvalidMessage("message.messageId", f"must be text, got {type(message_id).__name__}")
+    if message_id is not None and not 0 < len(str(message_id)) <= MAX_ID_LENGTH:
+        raise InvalidMessage("message.messageId", f"must be 1 to {MAX_ID_LENGTH} characters")
     published = _pick(message, "publishTime", "publish_time")
     try:
         publish_time = parse_utc(published) if published is not None else None
     except (ValueError, TypeError):
         raise InvalidMessage("message.publishTime", f"{published!r} is not ISO-8601") from None
     subscription = envelope.get("subscription")
+    if isinstance(subscription, str) and len(subscription) > MAX_TEXT_LENGTH:
+        raise InvalidMessage("subscription", f"longer than {MAX_TEXT_LENGTH} characters")
     return PubsubMessage(
         data=data,
         attributes=dict(attributes),

@@ -77,7 +77,8 @@ class Snapshot(Generic[D]):
     state: str = field(validator=nonempty_str)
     version: int = field(validator=validators.ge(0))
     data: D
-    seen: frozenset[str] = frozenset()
+    seen: tuple[str, ...] = field(default=(), converter=tuple)
+    """Dedup tokens of events already applied, oldest first; the actor bounds how many."""
     outbox: tuple[OutboxEntry, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
     updated_at: datetime | None = field(default=None, validator=utc_datetime)

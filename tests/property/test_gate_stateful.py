@@ -105,6 +105,10 @@ class GateDeliveries(RuleBasedStateMachine):
             outcome = None
         finally:
             self.publisher.clear_failures()
+        canonical = NAMES[completion.processor]
+        if canonical is None:  # recorded apart every time: it needs no dedup token
+            assert outcome in (Outcome.UNKNOWN, None)
+            return
         if duplicate:
             assert outcome in (Outcome.DUPLICATE, None)
             return
@@ -112,10 +116,7 @@ class GateDeliveries(RuleBasedStateMachine):
         self.seen_runs.add(run)
         if completion.message_id:
             self.seen_messages.add(completion.message_id)
-        canonical = NAMES[completion.processor]
-        if canonical is None:
-            assert outcome in (Outcome.UNKNOWN, None)
-        elif completion.status.value in DONE:
+        if completion.status.value in DONE:
             self.delivered_done.add(canonical)
         else:
             self.failed_runs += 1

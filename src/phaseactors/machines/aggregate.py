@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from attrs import field, frozen, validators
 
+from ..completion import Completion
+from ..errors import InvalidMessage
+from ..limits import INT64_MAX, INT64_MIN, MAX_PAYLOAD_BYTES
 from ..validators import nonempty_str
 
-__all__ = ["AGGREGATIONS", "Aggregation"]
+__all__ = ["AGGREGATIONS", "Aggregation", "payload_of"]
 
 AGGREGATIONS = ("union", "sum", "any", "all", "min", "max")
 
@@ -34,7 +38,9 @@ def _numbers(values: list[Any]) -> list[float | int]:
 
 
 def _sum(values: list[Any]) -> float | int:
-    return sum(_numbers(values))
+    total = sum(_numbers(values))
+    # A sum past 64 bits could not be stored (nor read by most consumers): it becomes a float.
+    return total if INT64_MIN <= total <= INT64_MAX else float(total)
 
 
 def _min(values: list[Any]) -> float | int | None:
@@ -76,3 +82,30 @@ class Aggregation:
     def combine(self, values: Iterable[Any]) -> Any:
         present = [v for v in values if v is not None]
         return _COMBINE[self.how](present)
+
+
+def payload_of(aggregations: Iterable[Aggregation], completion: Completion) -> dict[str, Any]:
+    """What ``completion`` contributes to the aggregated payload: the value of each
+    aggregation's source field that it has. A contribution larger than
+    :data:`~phaseactors.limits.MAX_PAYLOAD_BYTES` is refused, so that no single report can
+    bloat its key."""
+    view = {
+        "metadata": completion.metadata,
+        "record_count": completion.record_count,
+        "output_table": completion.output_table,
+        "status": completion.status.value,
+    }
+    payload = {}
+    for aggregation in aggregations:
+        value = aggregation.extract(view)
+        if value is not None:
+            payload[aggregation.name] = value
+    if payload:
+        size = len(json.dumps(payload, separators=(",", ":")))
+        if size > MAX_PAYLOAD_BYTES:
+            raise InvalidMessage(
+                "metadata",
+                f"contributes {size} bytes to the gate's aggregated payload, over the limit"
+                f" of {MAX_PAYLOAD_BYTES}",
+            )
+    return payload

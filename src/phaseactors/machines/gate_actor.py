@@ -10,6 +10,7 @@ import attrs
 
 from ..actor import Outcome, Stepped
 from ..codec import decode_snapshot, encode_snapshot
+from ..completion import Completion
 from ..errors import InvalidMessage
 from ..events import (
     CompletionReported,
@@ -21,8 +22,10 @@ from ..events import (
     Rearm,
     Tick,
 )
+from ..limits import MAX_UNKNOWN_NAMES, seen_limit
 from ..machine_actor import MachineActor
 from ..snapshot import Snapshot
+from .aggregate import payload_of
 from .gate import GateMachine
 from .gate_data import CompletionRecord, GateData, decode_gate_data, encode_gate_data
 from .gate_model import GateModel
@@ -48,6 +51,7 @@ class GateActor(MachineActor[GateData]):
     def __init__(self, spec: GateSpec) -> None:
         super().__init__()
         self.spec = spec
+        self._seen_limit = seen_limit(len(spec.expected))
 
     @property
     def name(self) -> str:
@@ -68,7 +72,14 @@ class GateActor(MachineActor[GateData]):
         return encode_snapshot(snapshot, encode_gate_data)
 
     def decode(self, document: Mapping[str, Any]) -> Snapshot[GateData]:
-        return decode_snapshot(document, decode_gate_data)
+        snapshot = decode_snapshot(document, decode_gate_data)
+        if len(snapshot.seen) <= self._seen_limit:
+            return snapshot
+        # Written by a release that kept a token for every report, unknown ones included:
+        # keep those of expected processors (and message ids), the most recent first.
+        unknown = tuple(f"e:{name}/" for name in snapshot.data.unknown)
+        kept = [t for t in snapshot.seen if not t.startswith(unknown)]
+        return snapshot.evolve(seen=kept[-self._seen_limit :])
 
     def due_at(self, snapshot: Snapshot[GateData]) -> datetime | None:
         """The next deadline of an undecided key (the sweeper's index), else None."""
@@ -131,21 +142,14 @@ class GateActor(MachineActor[GateData]):
         if completion.key != snapshot.key:
             raise InvalidMessage("key", f"{completion.key!r} delivered to key {snapshot.key!r}")
         processor = self.spec.resolve(completion.processor, completion.output_table)
-        tokens = {f"e:{processor or completion.processor}/{completion.execution_id}"}
+        if processor is None:  # needs no dedup token: it changes nothing that counts
+            return self._unknown(snapshot, completion, event.at)
+        tokens = [f"e:{processor}/{completion.execution_id}"]
         if completion.message_id:
-            tokens.add(f"m:{completion.message_id}")
-        if not tokens.isdisjoint(snapshot.seen):
+            tokens.append(f"m:{completion.message_id}")
+        if not set(snapshot.seen).isdisjoint(tokens):
             return Stepped(snapshot, Outcome.DUPLICATE, "already applied")
-        seen = snapshot.seen | tokens
-        if processor is None:
-            record = CompletionRecord.of(completion.processor, completion, event.at, {})
-            unknown = {**snapshot.data.unknown, completion.processor: record}
-            data = attrs.evolve(snapshot.data, unknown=unknown)
-            return Stepped(
-                snapshot.evolve(seen=seen, data=data),
-                Outcome.UNKNOWN,
-                f"{completion.processor!r} is not a processor of gate {self.spec.name!r}",
-            )
+        seen = (*snapshot.seen, *tokens)[-self._seen_limit :]  # the oldest are forgotten
         name = "report_done" if completion.status in self.spec.done_statuses else "report_failure"
         changed = self.transition(
             self._with_profile(snapshot, event.at).evolve(seen=seen),
@@ -153,10 +157,34 @@ class GateActor(MachineActor[GateData]):
             processor=processor,
             completion=completion,
             at=event.at,
+            payload=payload_of(self.spec.aggregations, completion),
         )
         if snapshot.state in _DECIDED:
             return Stepped(changed, Outcome.LATE, f"key already {snapshot.state}")
         return Stepped(self._tick_if_due(changed, event.at), Outcome.APPLIED)
+
+    def _unknown(
+        self, snapshot: Snapshot[GateData], completion: Completion, at: datetime
+    ) -> Stepped[GateData]:
+        """Record a report of a name the gate does not expect, within the per-key bounds: the
+        latest report and a count for each of the first names, only a count beyond them."""
+        data = snapshot.data
+        name = completion.processor
+        if name in data.unknown or len(data.unknown) < MAX_UNKNOWN_NAMES:
+            record = CompletionRecord.of(name, completion, at, {})
+            count = data.unknown_counts.get(name, 1 if name in data.unknown else 0) + 1
+            data = attrs.evolve(
+                data,
+                unknown={**data.unknown, name: record},
+                unknown_counts={**data.unknown_counts, name: count},
+            )
+        else:
+            data = attrs.evolve(data, unknown_other=data.unknown_other + 1)
+        return Stepped(
+            snapshot.evolve(data=data),
+            Outcome.UNKNOWN,
+            f"{name!r} is not a processor of gate {self.spec.name!r}",
+        )
 
     def _tick_if_due(self, snapshot: Snapshot[GateData], at: datetime) -> Snapshot[GateData]:
         """A delivery also brings the time: deadlines due by then are evaluated at once."""

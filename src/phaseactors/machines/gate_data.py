@@ -11,6 +11,7 @@ from attrs import field, frozen, validators
 
 from ..clock import format_utc, parse_utc
 from ..completion import Completion
+from ..limits import MAX_LATE_RECORDS, MAX_UNKNOWN_NAMES
 from ..validators import utc_datetime
 
 __all__ = [
@@ -126,7 +127,15 @@ class GateData:
     failures: Mapping[str, CompletionRecord] = field(factory=_empty, hash=False)
     failure_counts: Mapping[str, int] = field(factory=_empty, hash=False)
     unknown: Mapping[str, CompletionRecord] = field(factory=_empty, hash=False)
+    """The latest report of each unknown name, for at most MAX_UNKNOWN_NAMES names."""
+    unknown_counts: Mapping[str, int] = field(factory=_empty, hash=False)
+    """Reports per name in ``unknown`` (a name missing here was reported once)."""
+    unknown_other: int = 0
+    """Reports of unknown names beyond those kept."""
     late: tuple[CompletionRecord, ...] = ()
+    """The most recent late reports, at most MAX_LATE_RECORDS."""
+    late_dropped: int = 0
+    """Late reports no longer kept."""
     trigger: Trigger | None = None
     first_completion_at: datetime | None = field(default=None, validator=utc_datetime)
     failed_reason: str | None = None
@@ -210,6 +219,7 @@ def encode_gate_data(data: GateData) -> dict[str, Any]:
         "failure_counts": dict(data.failure_counts),
         "unknown": _records_to_json(data.unknown),
         "late": [_record_to_json(r) for r in data.late],
+        **_counters(data),
         "trigger": _trigger_to_json(data.trigger) if data.trigger else None,
         "first_completion_at": format_utc(data.first_completion_at),
         "failed_reason": data.failed_reason,
@@ -223,12 +233,15 @@ def decode_gate_data(doc: Mapping[str, Any]) -> GateData:
     """Inverse of :func:`encode_gate_data`."""
     first = doc.get("first_completion_at")
     trigger = doc.get("trigger")
-    return GateData(
+    return _bounded(
         done=_records_from_json(doc.get("done")),
         failures=_records_from_json(doc.get("failures")),
         failure_counts=dict(doc.get("failure_counts") or {}),
         unknown=_records_from_json(doc.get("unknown")),
+        unknown_counts=dict(doc.get("unknown_counts") or {}),
+        unknown_other=doc.get("unknown_other", 0),
         late=tuple(_record_from_json(r) for r in doc.get("late") or ()),
+        late_dropped=doc.get("late_dropped", 0),
         trigger=_trigger_from_json(trigger) if trigger else None,
         first_completion_at=parse_utc(first) if first else None,
         failed_reason=doc.get("failed_reason"),
@@ -236,3 +249,33 @@ def decode_gate_data(doc: Mapping[str, Any]) -> GateData:
         profile=doc.get("profile", "default"),
         deadlines_passed=tuple(doc.get("deadlines_passed") or ()),
     )
+
+
+def _counters(data: GateData) -> dict[str, Any]:
+    """The counters of what a key no longer keeps, written only once there is something."""
+    out: dict[str, Any] = {}
+    if data.unknown_counts:
+        out["unknown_counts"] = dict(data.unknown_counts)
+    if data.unknown_other:
+        out["unknown_other"] = data.unknown_other
+    if data.late_dropped:
+        out["late_dropped"] = data.late_dropped
+    return out
+
+
+def _bounded(**fields: Any) -> GateData:
+    """GateData within the per-key bounds: a key written by a release that kept every unknown
+    and late report keeps the most recent ones and counts the rest."""
+    unknown: dict[str, CompletionRecord] = fields["unknown"]
+    if len(unknown) > MAX_UNKNOWN_NAMES:
+        counts = fields["unknown_counts"]
+        newest = sorted(unknown, key=lambda name: unknown[name].received_at, reverse=True)
+        kept = set(newest[:MAX_UNKNOWN_NAMES])
+        fields["unknown_other"] += sum(counts.get(n, 1) for n in unknown if n not in kept)
+        fields["unknown"] = {n: r for n, r in unknown.items() if n in kept}
+        fields["unknown_counts"] = {n: c for n, c in counts.items() if n in kept}
+    late: tuple[CompletionRecord, ...] = fields["late"]
+    if len(late) > MAX_LATE_RECORDS:
+        fields["late_dropped"] += len(late) - MAX_LATE_RECORDS
+        fields["late"] = late[-MAX_LATE_RECORDS:]
+    return GateData(**fields)

@@ -7,13 +7,14 @@ outbox; a second decision in the same generation is a bug and aborts the step.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 import attrs
 
 from ..completion import Completion
+from ..limits import MAX_LATE_RECORDS
 from ..machine_actor import ActorModel
 from ..snapshot import OutboxEntry, trigger_id
 from .gate_data import CompletionRecord, GateData, Trigger
@@ -21,6 +22,8 @@ from .policy import DeadlineTier, upcoming
 from .spec import GateSpec
 
 __all__ = ["GateModel"]
+
+_NO_PAYLOAD: Mapping[str, Any] = {}
 
 
 class GateModel(ActorModel[GateData]):
@@ -40,6 +43,7 @@ class GateModel(ActorModel[GateData]):
         self.failures = dict(data.failures)
         self.failure_counts = dict(data.failure_counts)
         self.late = list(data.late)
+        self.late_dropped = data.late_dropped
         self.trigger = data.trigger
         self.first_completion_at = data.first_completion_at
         self.failed_reason = data.failed_reason
@@ -51,7 +55,10 @@ class GateModel(ActorModel[GateData]):
             failures=self.failures,
             failure_counts=self.failure_counts,
             unknown=self.data.unknown,
+            unknown_counts=self.data.unknown_counts,
+            unknown_other=self.data.unknown_other,
             late=tuple(self.late),
+            late_dropped=self.late_dropped,
             trigger=self.trigger,
             first_completion_at=self.first_completion_at,
             failed_reason=self.failed_reason,
@@ -68,10 +75,14 @@ class GateModel(ActorModel[GateData]):
         return self._tier_met({*self.done, processor}, self._passed()) is not None
 
     def recovers(self, processor: str) -> bool:
-        """A failed key reopens when the last outstanding required failure succeeds."""
+        """A failed key reopens when the last outstanding required failure succeeds (a failure
+        of a processor that has a done report is not outstanding, as in ``fails_required``)."""
         if self.failure_kind != "processor":
             return False
-        return not any(p != processor and self.profile.is_required(p) for p in self.failures)
+        return not any(
+            p != processor and self.profile.is_required(p) and p not in self.done
+            for p in self.failures
+        )
 
     def fails_required(self, processor: str) -> bool:
         return self.profile.is_required(processor) and processor not in self.done
@@ -107,34 +118,41 @@ class GateModel(ActorModel[GateData]):
 
     # -- actions -----------------------------------------------------------------------------
 
-    def record(self, processor: str, completion: Completion, at: datetime) -> CompletionRecord:
-        view = {
-            "metadata": completion.metadata,
-            "record_count": completion.record_count,
-            "output_table": completion.output_table,
-            "status": completion.status.value,
-        }
-        payload = {}
-        for aggregation in self.spec.aggregations:
-            value = aggregation.extract(view)
-            if value is not None:
-                payload[aggregation.name] = value
-        return CompletionRecord.of(processor, completion, at, payload)
-
-    def record_done(self, processor: str, completion: Completion, at: datetime) -> None:
-        self.done[processor] = self.record(processor, completion, at)
+    def record_done(
+        self,
+        processor: str,
+        completion: Completion,
+        at: datetime,
+        payload: Mapping[str, Any] = _NO_PAYLOAD,
+    ) -> None:
+        self.done[processor] = CompletionRecord.of(processor, completion, at, payload)
         self.failures.pop(processor, None)
         if self.first_completion_at is None:
             self.first_completion_at = at
 
-    def record_failure(self, processor: str, completion: Completion, at: datetime) -> None:
-        self.failures[processor] = self.record(processor, completion, at)
+    def record_failure(
+        self,
+        processor: str,
+        completion: Completion,
+        at: datetime,
+        payload: Mapping[str, Any] = _NO_PAYLOAD,
+    ) -> None:
+        self.failures[processor] = CompletionRecord.of(processor, completion, at, payload)
         self.failure_counts[processor] = self.failure_counts.get(processor, 0) + 1
         if self.first_completion_at is None:
             self.first_completion_at = at
 
-    def record_late(self, processor: str, completion: Completion, at: datetime) -> None:
-        self.late.append(self.record(processor, completion, at))
+    def record_late(
+        self,
+        processor: str,
+        completion: Completion,
+        at: datetime,
+        payload: Mapping[str, Any] = _NO_PAYLOAD,
+    ) -> None:
+        self.late.append(CompletionRecord.of(processor, completion, at, payload))
+        if len(self.late) > MAX_LATE_RECORDS:  # keep the most recent, count the others
+            self.late_dropped += len(self.late) - MAX_LATE_RECORDS
+            del self.late[:-MAX_LATE_RECORDS]
 
     def note_required_failed(self, processor: str, completion: Completion) -> None:
         error = f": {completion.error_message}" if completion.error_message else ""
@@ -169,8 +187,9 @@ class GateModel(ActorModel[GateData]):
         self.generation += 1
         self.done, self.failures, self.failure_counts = {}, {}, {}
         self.late, self.trigger, self.first_completion_at = [], None, None
+        self.late_dropped = 0
         self.deadlines_passed = ()
-        self.data = attrs.evolve(self.data, unknown={})
+        self.data = attrs.evolve(self.data, unknown={}, unknown_counts={}, unknown_other=0)
 
     def on_enter_complete(self, event: str, at: datetime, **kwargs: Any) -> None:
         generation = self.generation

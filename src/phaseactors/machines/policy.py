@@ -29,7 +29,10 @@ def parse_duration(text: str) -> timedelta:
     if not match or not any(match.groups()):
         raise ValueError(f"{text!r} is not a duration like 30m, 2h, 1h30m or 1d")
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    value = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        value = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"{text!r} is longer than any duration Python can represent") from None
     if value <= timedelta(0):
         raise ValueError(f"{text!r} must be longer than zero")
     return value

@@ -6,7 +6,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -15,6 +15,7 @@ from attrs import field, frozen
 from ..completion import Status
 from ..errors import SpecError, UnknownGate
 from ..keys import KeyFormat
+from ..limits import MAX_DURATION_DAYS
 from .aggregate import AGGREGATIONS, Aggregation
 from .names import NameResolver, NameRules
 from .policy import DeadlineTier, Profile, parse_duration, parse_wall_time
@@ -354,6 +355,8 @@ def _deadlines(root: _Fields) -> tuple[DeadlineTier, ...]:
             after = parse_duration(tier.text("after_first")) if "after_first" in tier.data else None
         except ValueError as exc:
             tier.fail(tier.where("after_first"), str(exc))
+        if after is not None and after > timedelta(days=MAX_DURATION_DAYS):
+            tier.fail(tier.where("after_first"), f"longer than {MAX_DURATION_DAYS} days")
         try:
             at = parse_wall_time(tier.text("at")) if "at" in tier.data else None
         except ValueError as exc:
@@ -376,10 +379,14 @@ def _deadlines(root: _Fields) -> tuple[DeadlineTier, ...]:
     return tuple(tiers)
 
 
-def _int_field(fields: _Fields, name: str, default: int, *, minimum: int) -> int:
+def _int_field(
+    fields: _Fields, name: str, default: int, *, minimum: int, maximum: int = MAX_DURATION_DAYS
+) -> int:
     value = fields.data.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        fields.fail(fields.where(name), f"must be an integer >= {minimum}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        fields.fail(
+            fields.where(name), f"must be an integer from {minimum} to {maximum}, got {value!r}"
+        )
     return int(value)
 
 
