@@ -7,6 +7,7 @@ A :class:`TransientError` may succeed later: raise so the transport redelivers.
 from __future__ import annotations
 
 __all__ = [
+    "ConfigurationError",
     "ContentionError",
     "InvalidKey",
     "InvalidMessage",
@@ -81,6 +82,10 @@ class SpecError(PhaseactorsError):
         self.source = source
         self.field = field
         self.problem = problem
+
+
+class ConfigurationError(PhaseactorsError):
+    """A setting is missing, malformed or contradicts another; fix the environment."""
 
 
 class TransientError(PhaseactorsError):

@@ -12,7 +12,8 @@ from typing import ClassVar
 from attrs import field, frozen
 
 from .completion import Completion
-from .validators import nonempty_str, utc_datetime
+from .limits import MAX_OPERATOR_LENGTH, MAX_REASON_LENGTH
+from .validators import audit_text, nonempty_str, utc_datetime
 
 __all__ = [
     "Claim",
@@ -84,8 +85,8 @@ class Tick(Event):
 class OperatorEvent(Event):
     """An audited operator command: who did it and why."""
 
-    reason: str = field(validator=nonempty_str)
-    by: str = field(validator=nonempty_str)
+    reason: str = field(validator=audit_text(MAX_REASON_LENGTH))
+    by: str = field(validator=audit_text(MAX_OPERATOR_LENGTH))
 
 
 @frozen(kw_only=True)

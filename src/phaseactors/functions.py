@@ -9,8 +9,9 @@ comes from the environment:
 ``PHASEACTORS_STORE``           default ``firestore://$GOOGLE_CLOUD_PROJECT``
 ``PHASEACTORS_PUBLISHER``       default ``pubsub://$GOOGLE_CLOUD_PROJECT``
 ``PHASEACTORS_DEAD_LETTER_TOPIC``   where permanent failures are also sent (optional)
-``PHASEACTORS_PUSH_TOKEN``      shared secret a push endpoint URL must carry as ``?token=``
+``PHASEACTORS_PUSH_TOKEN``      shared secret a push request carries (``?token=`` or header)
 ``PHASEACTORS_PUSH_AUDIENCE``   OIDC audience a push request's bearer token must carry
+``PHASEACTORS_PUSH_SERVICE_ACCOUNT``  the service account of those tokens (required with it)
 
 The error contract: a permanent problem (bad payload, invalid key) is logged, quarantined in
 the store with the reason (and dead-lettered when configured), and the function returns, so
@@ -20,7 +21,6 @@ failure) raises, so the message is redelivered. Nothing is swallowed as success.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
@@ -38,6 +38,7 @@ from .machines.gate_status import gate_status
 from .machines.spec import GateSpec, load_spec
 from .publishers import open_publisher
 from .pubsub_message import MESSAGE_PUBLISHED, PubsubMessage, decode_envelope
+from .push_auth import PushAuth, redact_access_logs
 from .runtime import Delivery, Runtime
 from .stores import open_store
 
@@ -210,36 +211,8 @@ def _attribute(event: Any, name: str) -> Any:
         return None
 
 
-def push_authorized(
-    headers: Mapping[str, str], args: Mapping[str, str], environ: Mapping[str, str] = os.environ
-) -> tuple[bool, str]:
-    """Check a push request against the configured token or OIDC audience."""
-    token = environ.get("PHASEACTORS_PUSH_TOKEN")
-    audience = environ.get("PHASEACTORS_PUSH_AUDIENCE")
-    if token:
-        given = args.get("token", "")
-        return hmac.compare_digest(given.encode(), token.encode()), "token mismatch"
-    if audience:
-        bearer = headers.get("Authorization", "")
-        if not bearer.startswith("Bearer "):
-            return False, "missing bearer token"
-        from google.auth.transport import requests as google_requests
-        from google.oauth2 import id_token
-
-        try:
-            claims = id_token.verify_oauth2_token(  # type: ignore[no-untyped-call]
-                bearer[len("Bearer ") :], google_requests.Request(), audience=audience
-            )
-        except Exception as exc:  # any verification failure refuses the request
-            return False, f"invalid OIDC token: {exc}"
-        expected = environ.get("PHASEACTORS_PUSH_SERVICE_ACCOUNT")
-        if expected and claims.get("email") != expected:
-            return False, f"token is for {claims.get('email')!r}, not {expected!r}"
-        return True, ""
-    return False, "no PHASEACTORS_PUSH_TOKEN or PHASEACTORS_PUSH_AUDIENCE configured"
-
-
 _function: GateFunction | None = None
+_push_auth: PushAuth | None = None
 
 
 def _gate_function() -> GateFunction:
@@ -248,6 +221,18 @@ def _gate_function() -> GateFunction:
         configure_cloud_logging()
         _function = GateFunction.from_env()
     return _function
+
+
+def _push_settings() -> PushAuth:
+    global _push_auth
+    if _push_auth is None:
+        _push_auth = PushAuth.from_env(os.environ)
+    return _push_auth
+
+
+redact_access_logs()
+if os.environ.get("FUNCTION_TARGET") == "push":  # a bad configuration stops the start-up
+    _push_settings()
 
 
 @functions_framework.cloud_event
@@ -259,10 +244,10 @@ def handle(cloud_event: Any) -> None:
 @functions_framework.http
 def push(request: Any) -> tuple[str, int]:
     """Direct push-subscription entry point: 204 ACK, 401/403 refused, 503 retry."""
-    allowed, why = push_authorized(request.headers, request.args)
-    if not allowed:
-        log.warning("refused a push request: %s", why)
-        return why, 403
+    refusal = _push_settings().refusal(request.headers, request.args)
+    if refusal is not None:
+        log.warning("refused a push request: %s", refusal)
+        return "unauthorized", 403
     function = _gate_function()
     trace = trace_from(None, request.headers.get("X-Cloud-Trace-Context"), function.project)
     try:

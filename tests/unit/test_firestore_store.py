@@ -115,8 +115,8 @@ def test_the_folder_folds_its_own_events_last_and_so_claims_the_trigger_they_com
         inbox.document(doc_id).set({"status": "pending", "event": encode_event(event)})
     fold = store._fold(actor, "2025-11-29", {"1-folder"})
     assert fold is not None
-    outcomes, state = fold
-    assert set(outcomes) == set(queued)
+    state = fold.state
+    assert set(fold.outcomes) == set(queued)
     assert state is not None
     assert state.state == "complete"
     assert [e.lease.owner if e.lease else None for e in state.outbox] == ["1-folder"]
@@ -197,8 +197,8 @@ def test_google_errors_become_phaseactors_errors(raised: str, expected: str) -> 
     assert type(caught.value).__name__ == expected
 
 
-def test_a_document_over_one_mib_is_refused_for_good_and_the_message_quarantined() -> None:
-    from phaseactors import RecordingPublisher, Runtime, StoreRejected, load_spec
+def test_a_report_too_large_for_its_key_is_quarantined_and_the_key_left_alone() -> None:
+    from phaseactors import InvalidMessage, RecordingPublisher, Runtime, load_spec
     from phaseactors.intake import accept_message
 
     store = firestore_store(f"t{uuid.uuid4().hex[:10]}.")
@@ -212,12 +212,21 @@ def test_a_document_over_one_mib_is_refused_for_good_and_the_message_quarantined
         "game_date": "2025-11-29",
         "status": "success",
         "execution_id": "e2",
-        "metadata": {"entities_changed": [f"player-{i:07d}-{'x' * 40}" for i in range(25_000)]},
+        "metadata": {"entities_changed": [f"player-{i:07d}" for i in range(5_000)]},
     }
-    with pytest.raises(StoreRejected, match="maximum entity size is 1048576 bytes"):
+    with pytest.raises(InvalidMessage, match="over the limit of 65536"):
         accept_message(runtime, spec, huge, source="t")
     assert runtime.load("2025-11-29") == before  # the key is left as it was
     [record] = store.quarantined(spec.name)
-    assert record.reason.startswith("StoreRejected: firestore commit: rejected")
+    assert record.reason.startswith("InvalidMessage: metadata: contributes")
     assert record.raw.startswith('{"execution_id": "e2"')
-    assert record.raw.endswith(" bytes in all]")  # cut to fit a quarantine document
+
+
+def test_a_quarantined_message_is_cut_to_fit_its_document() -> None:
+    from phaseactors.clock import utcnow
+    from phaseactors.stores.base import Quarantined
+
+    store = firestore_store(f"t{uuid.uuid4().hex[:10]}.")
+    store.quarantine(Quarantined(at=utcnow(), reason="too big", raw="x" * 900_000, gate="g"))
+    [record] = store.quarantined("g")
+    assert record.raw.endswith("... [truncated: 900000 bytes in all]")

@@ -14,9 +14,12 @@ pytest.importorskip("functions_framework")
 
 from cloudevents.http import CloudEvent
 
+import oidc
 from phaseactors import GateActor, PublishFailed, RecordingPublisher, Runtime
-from phaseactors.functions import GateFunction, push_authorized
+from phaseactors.errors import ConfigurationError
+from phaseactors.functions import GateFunction
 from phaseactors.machines.spec import GateSpec
+from phaseactors.push_auth import TOKEN_HEADER, PushAuth, redact_tokens
 from phaseactors.stores import MemoryStore
 
 TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
@@ -138,21 +141,87 @@ def test_status_entry(function: GateFunction) -> None:
     assert (code, status["state"], status["missing"]) == (200, "partial", ["beta", "gamma"])
 
 
-def test_push_authorization() -> None:
-    assert push_authorized({}, {"token": "s3cret"}, {"PHASEACTORS_PUSH_TOKEN": "s3cret"}) == (
-        True,
-        "token mismatch",
+def test_push_settings_refuse_an_audience_without_its_service_account() -> None:
+    with pytest.raises(ConfigurationError, match="PHASEACTORS_PUSH_SERVICE_ACCOUNT is not"):
+        PushAuth.from_env({"PHASEACTORS_PUSH_AUDIENCE": oidc.AUDIENCE})
+    with pytest.raises(ConfigurationError, match="needs PHASEACTORS_PUSH_TOKEN"):
+        PushAuth.from_env({})
+
+
+def test_a_push_token_is_accepted_from_the_url_or_a_header() -> None:
+    auth = PushAuth.from_env({"PHASEACTORS_PUSH_TOKEN": "s3cret"})
+    assert auth.refusal({}, {"token": "s3cret"}) is None
+    assert auth.refusal({TOKEN_HEADER: "s3cret"}, {}) is None
+    assert auth.refusal({}, {"token": "guess"}) == "push token missing or wrong"
+    assert auth.refusal({}, {}) == "push token missing or wrong"
+
+
+@pytest.mark.parametrize(
+    ("claims", "refusal"),
+    [
+        ({}, None),
+        ({"email": "someone-else@project.iam.gserviceaccount.com"}, "OIDC token is for"),
+        ({"email_verified": False}, "without a verified email"),
+        ({"email_verified": None}, "without a verified email"),
+        ({"aud": "https://another.example.com/push"}, "invalid OIDC token"),
+        ({"iss": "https://evil.example.com"}, "invalid OIDC token"),
+        ({"exp": 1_000_000_000, "iat": 999_999_000}, "invalid OIDC token"),
+    ],
+    ids=[
+        "valid",
+        "another account",
+        "unverified",
+        "no email_verified",
+        "audience",
+        "issuer",
+        "expired",
+    ],
+)
+def test_oidc_push_tokens_must_be_for_the_one_verified_service_account(
+    claims: dict[str, Any], refusal: str | None
+) -> None:
+    with oidc.issuer() as issuer:
+        auth = PushAuth(
+            audience=oidc.AUDIENCE, service_account=oidc.ACCOUNT, certs_url=issuer.certs_url
+        )
+        got = auth.refusal({"Authorization": f"Bearer {issuer.token(**claims)}"}, {})
+    assert got is None if refusal is None else refusal in (got or ""), got
+
+
+def test_a_token_signed_by_another_key_is_refused() -> None:
+    with oidc.issuer() as ours, oidc.issuer() as theirs:
+        auth = PushAuth(
+            audience=oidc.AUDIENCE, service_account=oidc.ACCOUNT, certs_url=ours.certs_url
+        )
+        got = auth.refusal({"Authorization": f"Bearer {theirs.token()}"}, {})
+    assert (got or "").startswith("invalid OIDC token")
+
+
+def test_push_tokens_are_redacted_from_access_log_lines() -> None:
+    line = '127.0.0.1 - - [01/Dec/2026 10:00:00] "POST /?a=1&token=s3cret&b=2 HTTP/1.1" 204 -'
+    assert redact_tokens(line) == (
+        '127.0.0.1 - - [01/Dec/2026 10:00:00] "POST /?a=1&token=***&b=2 HTTP/1.1" 204 -'
     )
-    assert not push_authorized({}, {"token": "guess"}, {"PHASEACTORS_PUSH_TOKEN": "s3cret"})[0]
-    assert push_authorized({}, {}, {}) == (
-        False,
-        "no PHASEACTORS_PUSH_TOKEN or PHASEACTORS_PUSH_AUDIENCE configured",
+
+
+def test_the_function_does_not_start_with_an_unsafe_push_configuration(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "FUNCTION_TARGET": "push",
+        "PHASEACTORS_PUSH_AUDIENCE": oidc.AUDIENCE,
+    }
+    started = subprocess.run(
+        [sys.executable, "-c", "import phaseactors.functions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
-    audience = {"PHASEACTORS_PUSH_AUDIENCE": "https://gate.example.com/push"}
-    assert push_authorized({}, {}, audience) == (False, "missing bearer token")
-    allowed, why = push_authorized({"Authorization": "Bearer not.a.jwt"}, {}, audience)
-    assert not allowed
-    assert why.startswith("invalid OIDC token")
+    assert started.returncode != 0
+    assert "PHASEACTORS_PUSH_SERVICE_ACCOUNT is not" in started.stderr
 
 
 @pytest.fixture
@@ -199,7 +268,9 @@ def test_cloudevents_in_binary_and_structured_mode(app: Any, tmp_path: Any) -> N
 def test_push_endpoint_refuses_without_the_token(app: Any) -> None:
     client = app("push", "http").test_client()
     payload = json.dumps(pubsub_data(body("player_game_summary")))
-    assert client.post("/", data=payload).status_code == 403
+    refused = client.post("/", data=payload)
+    assert (refused.status_code, refused.get_data(as_text=True)) == (403, "unauthorized")
     assert client.post("/?token=wrong", data=payload).status_code == 403
+    assert client.post("/", data=payload, headers={TOKEN_HEADER: "s3cret"}).status_code == 204
     assert client.post("/?token=s3cret", data=payload).status_code == 204
     assert client.post("/?token=s3cret", data="{not json").status_code == 204  # quarantined

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import PhaseactorsError
+from ..untrusted import printable
 from . import deliver, demo, diagram, listing, operate, serve, status, sweep
 from .common import exit_code_for
 
@@ -36,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except PhaseactorsError as error:
-        print(f"phaseactors {args.command}: {error}", file=sys.stderr)
+        print(f"phaseactors {args.command}: {printable(str(error))}", file=sys.stderr)
         return exit_code_for(error)
     except KeyboardInterrupt:
         return 130

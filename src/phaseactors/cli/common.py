@@ -6,10 +6,12 @@ import argparse
 import getpass
 import json
 import os
+import socket
 import sys
 from typing import Any
 
-from ..errors import PermanentError, SpecError, TransientError
+from ..errors import ConfigurationError, PermanentError, SpecError, TransientError
+from ..limits import MAX_REASON_LENGTH
 from ..machines.gate_actor import GateActor
 from ..machines.gate_data import GateData
 from ..machines.spec import GateSpec, load_spec
@@ -22,6 +24,7 @@ __all__ = [
     "EXIT_PERMANENT",
     "EXIT_TRANSIENT",
     "add_common",
+    "audit_text",
     "emit_json",
     "open_runtime",
     "operator_name",
@@ -70,12 +73,24 @@ def open_runtime(
 
 
 def operator_name() -> str:
-    """Who is running an operator command, for the audit trail."""
+    """Who is running an operator command, for the audit trail: ``$PHASEACTORS_OPERATOR``,
+    else the login name at this host. Self-asserted: the CLI cannot prove who ran it."""
+    if os.environ.get("PHASEACTORS_OPERATOR"):
+        return os.environ["PHASEACTORS_OPERATOR"]
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    return os.environ.get("PHASEACTORS_OPERATOR", user)
+    return f"{user}@{socket.gethostname()}"
+
+
+def audit_text(text: str) -> str:
+    """argparse type of ``--reason`` and ``--by``: not blank, within the limit."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty or blank")
+    if len(text) > MAX_REASON_LENGTH:
+        raise argparse.ArgumentTypeError(f"longer than {MAX_REASON_LENGTH} characters")
+    return text.strip()
 
 
 def emit_json(value: dict[str, Any]) -> None:
@@ -83,7 +98,7 @@ def emit_json(value: dict[str, Any]) -> None:
 
 
 def exit_code_for(error: BaseException) -> int:
-    if isinstance(error, PermanentError | SpecError):
+    if isinstance(error, PermanentError | SpecError | ConfigurationError):
         return EXIT_PERMANENT
     if isinstance(error, TransientError):
         return EXIT_TRANSIENT

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_common, emit_json, open_runtime, operator_name
+from .common import add_common, audit_text, emit_json, open_runtime, operator_name
 
 _VERBS = {
     "force-trigger": ("force", "trigger the next phase now, whatever is missing"),
@@ -21,8 +21,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for verb, (_, summary) in _VERBS.items():
         parser = subparsers.add_parser(verb, help=summary, description=__doc__)
         parser.add_argument("key")
-        parser.add_argument("--reason", required=True, help="why (kept in the key's history)")
-        parser.add_argument("--by", default=None, help="who (default $PHASEACTORS_OPERATOR)")
+        parser.add_argument(
+            "--reason", required=True, type=audit_text, help="why (kept in the key's history)"
+        )
+        parser.add_argument(
+            "--by",
+            type=audit_text,
+            default=None,
+            help="who (default $PHASEACTORS_OPERATOR, else USER@HOST; self-asserted)",
+        )
         add_common(parser)
         parser.set_defaults(run=run, verb=verb)
 

@@ -1,16 +1,24 @@
-"""Human-readable renderings of a gate key's status for the terminal."""
+"""Human-readable renderings of a gate key's status for the terminal.
+
+Everything shown may come from a producer or an operator (names, ids, reasons, errors), so
+every value goes through :func:`~phaseactors.untrusted.printable`: a control character or a
+newline is shown escaped and cannot forge a line or restyle the terminal."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from ..untrusted import printable
+
 __all__ = ["render_history", "render_status", "table"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain aligned text table."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    cells = [[str(h) for h in headers]] + [
+        ["" if c is None else printable(str(c)) for c in r] for r in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
@@ -40,11 +48,11 @@ def render_history(history: Sequence[dict[str, Any]]) -> str:
 def render_status(status: dict[str, Any]) -> str:
     """The ``phaseactors status`` screen: state, trigger, per-processor table, history."""
     lines = [
-        f"{status['gate']} / {status['key']}: {status['state'].upper()}"
+        f"{status['gate']} / {printable(status['key'])}: {status['state'].upper()}"
         f"  (generation {status['generation']}, version {status['version']})"
     ]
     if status.get("failed_reason"):
-        lines.append(f"failed: {status['failed_reason']}")
+        lines.append(f"failed: {printable(status['failed_reason'])}")
     trigger = status["trigger"]
     if trigger is None:
         lines.append("trigger: not decided")
@@ -52,14 +60,18 @@ def render_status(status: dict[str, Any]) -> str:
         published = (
             f"published as {trigger['message_id']}" if trigger["published"] else "NOT YET PUBLISHED"
         )
-        lines.append(f"trigger: {trigger['trigger_id']}  {published}  ({trigger['reason']})")
+        lines.append(
+            printable(f"trigger: {trigger['trigger_id']}  {published}  ({trigger['reason']})")
+        )
     for entry in status["pending_outbox"]:
         lease = entry.get("lease")
         held = f", leased to {lease['owner']} until {lease['until']}" if lease else ""
         error = f", last error: {entry['last_error']}" if entry.get("last_error") else ""
         lines.append(
-            f"pending outbox: {entry['id']} -> {entry['topic']}"
-            f" ({entry['publish_attempts']} failed attempts{held}{error})"
+            printable(
+                f"pending outbox: {entry['id']} -> {entry['topic']}"
+                f" ({entry['publish_attempts']} failed attempts{held}{error})"
+            )
         )
     rows: list[tuple[Any, ...]] = []
     for name in status["required"] + status["optional"]:
@@ -94,6 +106,12 @@ def render_status(status: dict[str, Any]) -> str:
         f"\n{done} of {len(status['required']) + len(status['optional'])} done;"
         f" missing: {', '.join(status['missing']) or 'none'}"
     )
+    others = status.get("unknown_other", 0) + status.get("late_dropped", 0)
+    if others:
+        lines.append(
+            f"not kept: {status.get('unknown_other', 0)} more unknown and"
+            f" {status.get('late_dropped', 0)} older late reports (counted only)"
+        )
     if status["history"]:
         lines += ["", render_history(status["history"])]
     return "\n".join(lines)

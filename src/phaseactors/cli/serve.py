@@ -23,7 +23,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--dead-letter-topic", help="also publish permanent failures here")
-    parser.add_argument("--push-token", help="secret the push URL must carry as ?token=")
+    parser.add_argument(
+        "--push-token",
+        help="secret a push request must carry as ?token= or the X-Phaseactors-Push-Token"
+        " header [$PHASEACTORS_PUSH_TOKEN]; or set $PHASEACTORS_PUSH_AUDIENCE and"
+        " $PHASEACTORS_PUSH_SERVICE_ACCOUNT for OIDC",
+    )
     add_common(parser)
     parser.set_defaults(run=run)
 
@@ -37,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
         "PHASEACTORS_PUSH_TOKEN": args.push_token,
     }
     os.environ.update({k: v for k, v in settings.items() if v})
+    os.environ["FUNCTION_TARGET"] = args.target
+    if args.target == "push":  # refuse a configuration that lets anyone in, before starting
+        from ..push_auth import PushAuth
+
+        PushAuth.from_env(os.environ)
     try:
         import functions_framework
     except ImportError:  # pragma: no cover - depends on the installed extras

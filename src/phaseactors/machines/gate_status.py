@@ -47,11 +47,16 @@ def gate_status(spec: GateSpec, snapshot: Snapshot[GateData]) -> dict[str, Any]:
         "done": {name: record.summary() for name, record in data.done.items()},
         "missing": [p for p in profile.required if p not in data.done],
         "missing_optional": [p for p in profile.optional if p not in data.done],
-        "unknown": {name: record.summary() for name, record in data.unknown.items()},
+        "unknown": {
+            name: {**record.summary(), "reports": data.unknown_counts.get(name, 1)}
+            for name, record in data.unknown.items()
+        },
+        "unknown_other": data.unknown_other,
         "failures": {name: record.summary() for name, record in data.failures.items()},
         "failure_counts": dict(data.failure_counts),
         "failed_reason": data.failed_reason,
         "late": [record.summary() for record in data.late],
+        "late_dropped": data.late_dropped,
         "first_completion_at": format_utc(data.first_completion_at),
         "deadlines": deadlines,
         "due_at": min(upcoming) if upcoming and snapshot.state in _UNDECIDED else None,

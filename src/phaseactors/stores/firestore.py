@@ -42,6 +42,7 @@ from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1 import _helpers as firestore_helpers
 from google.cloud.firestore_v1.base_query import FieldFilter
+from google.protobuf import message as protobuf_message
 
 from ..actor import Actor, Outcome, Stepped
 from ..clock import format_utc, parse_utc, utcnow
@@ -70,6 +71,10 @@ _UNAVAILABLE = (
     google_errors.RetryError,
 )
 _DENIED = (google_errors.PermissionDenied, google_errors.Unauthenticated)
+#: What the client raises for a value it cannot encode (seen: ValueError for integers past
+#: 64 bits, UnicodeEncodeError for lone surrogates, protobuf's DecodeError and RecursionError
+#: for deep nesting).
+_UNENCODABLE = (ValueError, TypeError, OverflowError, RecursionError, protobuf_message.Error)
 _QUARANTINE_RAW_BYTES = 512 * 1024
 _BATCH_DOCUMENTS = 450  # inbox documents per commit: Firestore allows 500 writes in one
 # Combining: the handler holding a key's folder lease folds; the others read the lease every
@@ -80,8 +85,6 @@ _POLL = 0.04
 _TAKE_OVER_AFTER = 10.0
 _GATHER = 0.1
 _LEASE = "~folder"  # the inbox document holding the folder lease; not an event
-_PERMANENT = "permanent: "
-_FoldResult = tuple[str, str, str | None]  # outcome, detail, error of one folded event
 #: Folded inbox documents left behind by a crashed handler expire after this (TTL policy).
 INBOX_TTL = timedelta(days=1)
 
@@ -124,6 +127,70 @@ class _Conflict(Exception):
     """Another writer got in the way (a failed precondition, an aborted read); retry."""
 
 
+@frozen
+class _Folded:
+    """What a fold did with one inbox event: its outcome, or the error it was refused with
+    (``error_kind``: ``rejected`` by the store, ``permanent``, or ``failed`` unexpectedly)."""
+
+    outcome: str
+    detail: str = ""
+    error: str | None = None
+    error_kind: str | None = None
+
+    @classmethod
+    def of(cls, step: Stepped[Any] | Exception) -> _Folded:
+        if isinstance(step, StoreRejected):
+            return cls("unchanged", "", str(step), "rejected")
+        if isinstance(step, PermanentError):
+            return cls("unchanged", "", str(step), "permanent")
+        if isinstance(step, Exception):  # a poison event must not block every other one
+            return cls("unchanged", "", f"{type(step).__name__}: {step}", "failed")
+        return cls(step.outcome.value, step.detail)
+
+    @classmethod
+    def read(cls, fields: Mapping[str, Any]) -> _Folded:
+        error = fields.get("error")
+        kind = fields.get("error_kind")
+        if error and kind is None:  # marked by a release that spelled the kind in the text
+            kind, error = (
+                ("permanent", error[11:])
+                if error.startswith("permanent: ")
+                else (
+                    "failed",
+                    error,
+                )
+            )
+        return cls(fields["outcome"], fields.get("detail", ""), error, kind)
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "status": "folded",
+            "outcome": self.outcome,
+            "detail": self.detail,
+            "error": self.error,
+            "error_kind": self.error_kind,
+        }
+
+    def result(self, snapshot: Snapshot[D], attempts: int) -> Applied[D] | Exception:
+        if self.error_kind == "rejected":
+            return StoreRejected(self.error or "refused by the store")
+        if self.error_kind == "permanent":
+            return PermanentError(self.error or "refused")
+        if self.error is not None:
+            return RuntimeError(f"event failed when another handler folded it: {self.error}")
+        return Applied(snapshot, Outcome(self.outcome), self.detail, True, attempts)
+
+
+@frozen
+class _Fold:
+    """One fold: each folded event's outcome, the key's state as committed (None when the
+    fold changed no state), and whether the folder lease was given up with it."""
+
+    outcomes: dict[str, _Folded]
+    state: Snapshot[Any] | None
+    released: bool
+
+
 @contextmanager
 def _translated(what: str) -> Iterator[None]:
     """Google API errors become phaseactors errors; conflicts become :class:`_Conflict`."""
@@ -135,6 +202,8 @@ def _translated(what: str) -> Iterator[None]:
         raise _Conflict(f"firestore {what}: {exc}") from exc
     except google_errors.InvalidArgument as exc:  # e.g. a document over 1 MiB
         raise StoreRejected(f"firestore {what}: rejected: {exc}") from exc
+    except _UNENCODABLE as exc:  # the client could not encode a value (an int past 64 bits)
+        raise StoreRejected(f"firestore {what}: cannot store: {type(exc).__name__}: {exc}") from exc
     except (*_UNAVAILABLE, google_errors.GoogleAPICallError) as exc:
         raise StoreUnavailable(f"firestore {what}: {exc}") from exc
 
@@ -240,12 +309,12 @@ class FirestoreStore:
     ) -> None:
         ref = self._ref(actor, key)
         document = self._document(actor, snapshot)
-        if update_time is None:
-            batch.create(ref, document)
-        else:
-            batch.update(
-                ref, document, option=self.client.write_option(last_update_time=update_time)
-            )
+        with _translated("encode"):  # the client encodes as it adds a write to the batch
+            if update_time is None:
+                batch.create(ref, document)
+            else:
+                option = self.client.write_option(last_update_time=update_time)
+                batch.update(ref, document, option=option)
 
     def _commit(self, batch: Any, writes: int) -> bool:
         """Commit ``batch``; False when a precondition failed (another writer was first)."""
@@ -314,8 +383,15 @@ class FirestoreStore:
             state, steps = _step_all(actor, base, events)
             if state is not base:
                 batch = self.client.batch()
-                self._put_state(batch, actor, key, update_time, state)
-                if not self._commit(batch, 1):
+                try:
+                    self._put_state(batch, actor, key, update_time, state)
+                    committed = self._commit(batch, 1)
+                except StoreRejected as refused:
+                    if len(events) == 1:
+                        return [refused]
+                    # Nothing was written: apply each alone, so only the offender is refused.
+                    return [r for e in events for r in self._apply_events(actor, key, [e])]
+                if not committed:
                     if self.design == "combining":
                         return self._combine(actor, key, events, steps, attempts)
                     time.sleep(policy.delay(attempts))
@@ -351,17 +427,17 @@ class FirestoreStore:
             doc_id: {"status": "pending", "event": encode_event(events[i]), "expire_at": expire_at}
             for doc_id, i in queued.items()
         }
-        leader, written = self._write_inbox(actor, key, documents)
+        leader, written, refused = self._write_inbox(actor, key, documents)
         queued_time = min(written.values(), default=None)
         gather = leader
         lease_ref = self._ref(actor, key).collection("inbox").document(_LEASE)
         lease_seen: Any = None  # update time of the folder lease at the last look
-        mine = set(queued)
-        folded: dict[str, _FoldResult] = {}
+        mine = set(written)
+        folded: dict[str, _Folded] = {}
         folded_here: set[str] = set()  # by this handler: their documents are gone already
         snapshot: Snapshot[D] | None = None
         policy = self.retry
-        while attempts < policy.max_attempts and len(folded) < len(mine):
+        while attempts < policy.max_attempts and (leader or len(folded) < len(mine)):
             try:
                 if leader:
                     attempts += 1
@@ -372,12 +448,10 @@ class FirestoreStore:
                     fold = self._fold(actor, key, waiting, release=True)
                     if fold is None:  # a direct commit got in first; the lease is still ours
                         continue
-                    leader = False  # the fold gave the lease up
-                    outcomes, state = fold
-                    if state is not None:
-                        folded.update((i, r) for i, r in outcomes.items() if i in mine)
-                        folded_here |= waiting & set(outcomes)
-                        snapshot = state
+                    leader = not fold.released
+                    folded.update((i, r) for i, r in fold.outcomes.items() if i in mine)
+                    folded_here |= waiting & set(fold.outcomes)
+                    snapshot = fold.state or snapshot
                     continue
                 lease = self._get(lease_ref)
                 # Held, and unchanged since our events were queued or since the last look: no
@@ -395,14 +469,16 @@ class FirestoreStore:
                     folded.update(found)
                     snapshot = state
                 elif not lease.exists:  # given up by a fold that missed ours: fold them now
-                    own = {i: (events[queued[i]], written[i]) for i in mine - set(folded)}
+                    own: dict[str, tuple[Event | Exception, Any]] = {
+                        i: (events[queued[i]], written[i]) for i in mine - set(folded)
+                    }
                     fold = self._fold(actor, key, set(own), only=own)
                     if fold is None:  # another writer was first: look again shortly
                         time.sleep(random.uniform(0, _POLL / 2))
                         continue
-                    outcomes, snapshot = fold
-                    folded.update(outcomes)
-                    folded_here |= set(own)
+                    folded.update(fold.outcomes)
+                    folded_here |= set(own) & set(fold.outcomes)
+                    snapshot = fold.state or snapshot
                 elif _lease_free(lease):  # its holder let it run out: take over
                     leader = self._take_lease(lease_ref, lease)
                 else:
@@ -425,37 +501,50 @@ class FirestoreStore:
             s if isinstance(s, Exception) else Applied(snapshot, s.outcome, s.detail) for s in steps
         ]  # the queued ones are replaced below by the outcome their fold recorded
         for doc_id, index in queued.items():
-            outcome, detail, error = folded[doc_id]
-            results[index] = (
-                _folded_error(error)
-                if error
-                else Applied(snapshot, Outcome(outcome), detail, True, attempts)
-            )
+            if doc_id in refused:
+                results[index] = refused[doc_id]
+            else:
+                results[index] = folded[doc_id].result(snapshot, attempts)
         return results
 
     def _write_inbox(
         self, actor: Actor[D], key: str, documents: dict[str, dict[str, Any]]
-    ) -> tuple[bool, dict[str, Any]]:
+    ) -> tuple[bool, dict[str, Any], dict[str, StoreRejected]]:
         """Write the inbox documents, and take the key's folder lease in the same commit if
-        nobody holds it: whether this handler now holds it, and the update time of each
-        document as written (the server's commit time)."""
+        nobody holds it: whether this handler now holds it, the update time of each document
+        as written (the server's commit time), and the documents the store refused (a batch
+        refused for good is written one document at a time, so only its offenders are)."""
         inbox = self._ref(actor, key).collection("inbox")
         took = False
         written: dict[str, Any] = {}
-        for number, chunk in enumerate(_chunks(list(documents), _BATCH_DOCUMENTS)):
-            for with_lease in (True, False) if number == 0 else (False,):
+        refused: dict[str, StoreRejected] = {}
+        chunks = list(_chunks(list(documents), _BATCH_DOCUMENTS))
+        try_lease = True
+        while chunks:
+            chunk = chunks.pop(0)
+            for with_lease in (True, False) if try_lease else (False,):
                 batch = self.client.batch()
-                if with_lease:
-                    batch.create(inbox.document(_LEASE), self._lease_fields(_GATHER))
-                for doc_id in chunk:
-                    batch.set(inbox.document(doc_id), documents[doc_id])
-                if self._commit(batch, len(chunk) + with_lease):
+                try:
+                    with _translated("encode"):
+                        if with_lease:
+                            batch.create(inbox.document(_LEASE), self._lease_fields(_GATHER))
+                        for doc_id in chunk:
+                            batch.set(inbox.document(doc_id), documents[doc_id])
+                    committed = self._commit(batch, len(chunk) + with_lease)
+                except StoreRejected as error:
+                    if len(chunk) == 1:
+                        refused[chunk[0]] = error
+                    else:  # written one by one, next
+                        chunks[:0] = [[doc_id] for doc_id in chunk]
+                    break
+                if committed:
                     took = took or with_lease
+                    try_lease = False
                     written.update(dict.fromkeys(chunk, batch.commit_time))
                     break
                 if not with_lease:  # plain writes of new documents cannot conflict
                     raise StoreUnavailable(f"firestore: inbox write for {key!r} refused")
-        return took, written
+        return took, written, refused
 
     def _lease_fields(self, gather: float = 0.0) -> dict[str, Any]:
         """A folder lease held by this store; its holder folds ``gather`` seconds from now."""
@@ -479,26 +568,22 @@ class FirestoreStore:
 
     def _folded_by_another(
         self, actor: Actor[D], key: str, doc_ids: list[str]
-    ) -> tuple[dict[str, _FoldResult], Snapshot[D] | None]:
+    ) -> tuple[dict[str, _Folded], Snapshot[D] | None]:
         """Outcomes of those of ``doc_ids`` another handler folded, and the key's snapshot
-        (None until they are folded). The first is read alone: the events were queued in one
-        atomic batch, so a fold takes all of them or none; only then are the others and the
-        key read, the key last so that its snapshot includes the fold."""
+        (None until they are folded). The first is read alone: a fold takes a handler's events
+        in their order, so while the first is not folded, none is; only then are the others
+        and the key read, the key last so that its snapshot includes the fold."""
         inbox = self._ref(actor, key).collection("inbox")
         first = self._get(inbox.document(doc_ids[0]))
         if (first.fields or {}).get("status") != "folded":
             return {}, None
         others = self._get_all([inbox.document(i) for i in doc_ids[1:]]) if doc_ids[1:] else []
         state, _ = self._read(actor, key)
-        found = {}
-        for document in (first, *others):
-            fields = document.fields or {}
-            if fields.get("status") == "folded":
-                found[document.id] = (
-                    fields["outcome"],
-                    fields.get("detail", ""),
-                    fields.get("error"),
-                )
+        found = {
+            document.id: _Folded.read(document.fields)
+            for document in (first, *others)
+            if document.fields is not None and document.fields.get("status") == "folded"
+        }
         return found, state
 
     def _get_all(self, refs: list[Any]) -> list[_Read]:
@@ -518,14 +603,16 @@ class FirestoreStore:
         mine: set[str],
         *,
         release: bool = False,
-        only: dict[str, tuple[Event, Any]] | None = None,
-    ) -> tuple[dict[str, _FoldResult], Snapshot[D] | None] | None:
-        """Apply every pending inbox event in one commit: the outcome of each and the state
-        committed ({} and None if nothing was pending), or None if the commit lost to another
-        writer. The documents of ``mine`` are deleted in the same commit, the others marked
-        with their outcome; with ``release`` the folder lease is given up in it too. Given
-        ``only`` (inbox id: event and the update time it was written at), those are folded,
-        without a query, and deleted on condition that nobody folded them since."""
+        only: dict[str, tuple[Event | Exception, Any]] | None = None,
+    ) -> _Fold | None:
+        """Apply every pending inbox event in one commit, or None if the commit lost to
+        another writer. The documents of ``mine`` are deleted in the same commit, the others
+        marked with their outcome; with ``release`` the folder lease is given up in it too.
+        Given ``only`` (inbox id: event and the update time it was written at), those are
+        folded, without a query, and deleted on condition that nobody folded them since.
+
+        A commit the store refuses for good (the key's document would pass 1 MiB, say) is
+        redone one event per commit, so that only the offending events are refused."""
         current, update_time = self._read(actor, key)
         inbox = self._ref(actor, key).collection("inbox")
         if only is None:
@@ -536,56 +623,88 @@ class FirestoreStore:
                     .stream()
                 )
             self.stats.add(reads=max(1, len(documents)))
-            only = {d.id: (decode_event((d.to_dict() or {})["event"]), None) for d in documents}
+            only = {d.id: (_inbox_event(d.to_dict()), None) for d in documents}
         if not only:
             if release:
                 with _translated("lease release"):
                     inbox.document(_LEASE).delete()
                 self.stats.add(writes=1)
-            return {}, None
+            return _Fold({}, None, release)
         # Queue order, this handler's own events last: the event that completes a gate
         # claims its trigger, and the folder, which knows the outcome first, publishes it.
         pending = sorted(only, key=lambda doc_id: (doc_id in mine, doc_id))
         base = current if current is not None else actor.initial(key)
         state, steps = _step_all(actor, base, [only[doc_id][0] for doc_id in pending])
-        results: dict[str, _FoldResult] = {}
-        for doc_id, step in zip(pending, steps, strict=True):
-            if isinstance(step, PermanentError):
-                results[doc_id] = ("unchanged", "", f"{_PERMANENT}{step}")
-            elif isinstance(step, Exception):  # a poison event must not block every other one
-                results[doc_id] = ("unchanged", "", f"{type(step).__name__}: {step}")
-            else:
-                results[doc_id] = (step.outcome.value, step.detail, None)
+        outcomes = {doc_id: _Folded.of(step) for doc_id, step in zip(pending, steps, strict=True)}
+        marks = _Marks(pending, mine, only, release)
+        try:
+            committed = self._commit_fold(actor, key, update_time, base, state, outcomes, marks)
+        except StoreRejected as refused:
+            if len(pending) > 1:
+                return self._fold_each(actor, key, mine, pending, only)
+            state, outcomes = base, {pending[0]: _Folded.of(refused)}
+            committed = self._commit_fold(actor, key, update_time, base, base, outcomes, marks)
+        if not committed:
+            return None
+        self.stats.add(folds=1)
+        return _Fold(outcomes, state, release)
+
+    def _commit_fold(
+        self,
+        actor: Actor[D],
+        key: str,
+        update_time: Any,
+        base: Snapshot[D],
+        state: Snapshot[D],
+        outcomes: dict[str, _Folded],
+        marks: _Marks,
+    ) -> bool:
+        """One fold's commit: the new state (or, unchanged, a guard that keeps the fold
+        exclusive), the folded inbox documents deleted or marked, the lease given up."""
         batch = self.client.batch()
-        writes = len(pending)
+        writes = len(marks.pending)
         if state is not base:
             self._put_state(batch, actor, key, update_time, state)
             writes += 1
-        elif update_time is not None:  # nothing changed, but the fold must still be exclusive
+        elif update_time is not None:
             batch.update(
                 self._ref(actor, key),
                 {"committed_at": firestore.SERVER_TIMESTAMP},
                 option=self.client.write_option(last_update_time=update_time),
             )
             writes += 1
-        if release:
+        inbox = self._ref(actor, key).collection("inbox")
+        if marks.release:
             batch.delete(inbox.document(_LEASE))
             writes += 1
-        for doc_id in pending:
-            if doc_id in mine:
-                written = only[doc_id][1]
+        for doc_id in marks.pending:
+            if doc_id in marks.mine:
+                written = marks.only[doc_id][1]
                 option = self.client.write_option(last_update_time=written) if written else None
                 batch.delete(inbox.document(doc_id), option=option)
-                continue
-            outcome, detail, error = results[doc_id]
-            batch.update(
-                inbox.document(doc_id),
-                {"status": "folded", "outcome": outcome, "detail": detail, "error": error},
-            )
-        if not self._commit(batch, writes):
-            return None
-        self.stats.add(folds=1)
-        return results, state
+            else:
+                batch.update(inbox.document(doc_id), outcomes[doc_id].fields())
+        return self._commit(batch, writes)
+
+    def _fold_each(
+        self,
+        actor: Actor[D],
+        key: str,
+        mine: set[str],
+        pending: list[str],
+        only: dict[str, tuple[Event | Exception, Any]],
+    ) -> _Fold:
+        """Fold ``pending`` one event per commit, in order, keeping the folder lease; stop at
+        the first commit another writer wins (the lease holder folds the rest next)."""
+        outcomes: dict[str, _Folded] = {}
+        state: Snapshot[D] | None = None
+        for doc_id in pending:
+            fold = self._fold(actor, key, mine, only={doc_id: only[doc_id]})
+            if fold is None:
+                break
+            outcomes.update(fold.outcomes)
+            state = fold.state
+        return _Fold(outcomes, state, released=False)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -668,10 +787,25 @@ class FirestoreStore:
         self.client.close()  # type: ignore[no-untyped-call]
 
 
-def _folded_error(error: str) -> Exception:
-    if error.startswith(_PERMANENT):
-        return PermanentError(error[len(_PERMANENT) :])
-    return RuntimeError(f"event failed when another handler folded it: {error}")
+@frozen
+class _Marks:
+    """Which inbox documents one fold takes (in order), which of them are this handler's
+    own (deleted, on condition when their write time is known), and whether the folder
+    lease is given up with them."""
+
+    pending: list[str]
+    mine: set[str]
+    only: dict[str, tuple[Event | Exception, Any]]
+    release: bool
+
+
+def _inbox_event(fields: Mapping[str, Any] | None) -> Event | Exception:
+    """The event of an inbox document, or the error decoding it raised: one unreadable
+    document must not stop every fold of its key."""
+    try:
+        return decode_event((fields or {})["event"])
+    except Exception as exc:
+        return exc
 
 
 def _lease_free(lease: _Read) -> bool:
@@ -692,11 +826,15 @@ def _until_next_look(lease: _Read) -> float:
 
 
 def _step_all(
-    actor: Actor[D], state: Snapshot[D], events: list[Event]
+    actor: Actor[D], state: Snapshot[D], events: list[Event] | list[Event | Exception]
 ) -> tuple[Snapshot[D], list[Stepped[D] | Exception]]:
-    """Apply events in order; one that raises is skipped (and reported), the others go on."""
+    """Apply events in order; one that raises is skipped (and reported), the others go on.
+    An entry that is already an exception (an event that could not be read) is reported."""
     steps: list[Stepped[D] | Exception] = []
     for event in events:
+        if isinstance(event, Exception):
+            steps.append(event)
+            continue
         try:
             stepped = actor.step(state, event)
         except Exception as exc:

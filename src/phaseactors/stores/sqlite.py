@@ -26,8 +26,9 @@ from typing import Any, TypeVar
 
 from ..actor import Actor
 from ..clock import format_utc, parse_utc
-from ..errors import ContentionError, StoreUnavailable
+from ..errors import ContentionError, StoreRejected, StoreUnavailable
 from ..events import Event
+from ..limits import MAX_DOCUMENT_BYTES
 from ..snapshot import Snapshot
 from .base import Applied, OptimisticStore, Quarantined, RetryPolicy
 
@@ -172,11 +173,17 @@ class SqliteStore(OptimisticStore):
         self._decoded[(gate, key)] = (snapshot.version, snapshot)
 
     def _commit(self, actor: Actor[D], key: str, token: Any, snapshot: Snapshot[D]) -> bool:
+        doc = json.dumps(actor.encode(snapshot), separators=(",", ":"))  # ASCII: chars = bytes
+        if len(doc) > MAX_DOCUMENT_BYTES:  # as on Firestore, so a gate behaves alike on both
+            raise StoreRejected(
+                f"{actor.name}/{key}: the document would be {len(doc)} bytes,"
+                f" over the limit of {MAX_DOCUMENT_BYTES}"
+            )
         columns = {
             "version": snapshot.version,
             "generation": snapshot.generation,
             "updated_at": format_utc(snapshot.updated_at),
-            "doc": json.dumps(actor.encode(snapshot), separators=(",", ":")),
+            "doc": doc,
         }
         indexed = (snapshot.state, len(snapshot.outbox), format_utc(actor.due_at(snapshot)))
         with self._errors("commit", key=key, gate=actor.name):
