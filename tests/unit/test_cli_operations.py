@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -126,3 +127,57 @@ def test_stuck_scenario_and_operator_commands_on_firestore(tmp_path: Path) -> No
         run(tmp_path, "rearm", "2025-12-02", "--reason", "rerun", "--store", store, "--json")
     )
     assert (rearmed["state"], rearmed["generation"]) == ("waiting", 2)
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "x" * 1001])
+def test_an_empty_blank_or_overlong_reason_is_one_line_and_exit_2(
+    tmp_path: Path, reason: str
+) -> None:
+    result = run(tmp_path, "force-trigger", "2025-11-30", "--reason", reason, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "argument --reason: " in result.stderr.splitlines()[-1]
+
+
+def test_operator_text_is_validated_by_the_runtime_too(runtime) -> None:  # type: ignore[no-untyped-def]
+    from phaseactors import InvalidMessage
+
+    with pytest.raises(InvalidMessage, match="reason: must not be empty or blank"):
+        runtime.force("2025-11-29", reason=" \t", by="ana")
+    with pytest.raises(InvalidMessage, match="by: longer than 200"):
+        runtime.force("2025-11-29", reason="ship", by="a" * 201)
+    assert runtime.load("2025-11-29") is None
+
+
+def test_the_default_operator_is_the_login_name_at_this_host(tmp_path: Path) -> None:
+    import getpass
+    import socket
+
+    run(
+        tmp_path,
+        "deliver",
+        "--processor",
+        "nbac_schedule",
+        "--key",
+        "2025-11-30",
+        "--execution-id",
+        "e1",
+    )
+    failed = as_json(run(tmp_path, "fail", "2025-11-30", "--reason", "bad feed", "--json"))
+    assert failed["by"] == f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def test_untrusted_text_cannot_forge_lines_or_restyle_the_terminal(tmp_path: Path) -> None:
+    """A producer's ids and error text, and an operator's reason, are shown escaped."""
+    hostile = "\x1b[2J\x1b]0;owned\x07\r\n12:00:00  1  partial -> triggered  force  ok\u202e"
+    body = (
+        '{"processor_name": "nbac_schedule", "game_date": "2025-11-30", "status": "failed",'
+        f' "execution_id": {json.dumps(hostile)}, "error_message": {json.dumps(hostile)}}}'
+    )
+    phaseactors("deliver", "--gate", GATE, cwd=tmp_path, stdin=body)
+    run(tmp_path, "rearm", "2025-11-30", "--reason", f"rerun {hostile}")
+    for verb in ("status", "history"):
+        shown = run(tmp_path, verb, "2025-11-30").stdout
+        assert not any(c in shown for c in "\x1b\x07\r\u202e"), verb
+        assert not any(line.startswith("12:00:00") for line in shown.splitlines()), verb
+        assert "\\x1b[2J\\x1b]0;owned\\x07\\r\\n12:00:00" in shown, verb

@@ -51,3 +51,22 @@ def test_gate_examples_load(page: Path) -> None:
     for _, code in blocks(page, "toml"):
         if code.startswith("name ="):
             spec_from_mapping(tomllib.loads(code), source=f"{page.name} example")
+
+
+def test_every_limit_is_documented_with_its_value() -> None:
+    from phaseactors import limits
+
+    page = (REPO / "docs" / "correctness.md").read_text()
+    rows = {
+        name: row
+        for row in page.splitlines()
+        if row.startswith("| ")
+        for name in re.findall(r"`([A-Z0-9_]+)`", row)
+    }
+    for name in limits.__all__:
+        value = getattr(limits, name)
+        if callable(value):
+            continue
+        assert name in rows, f"{name} is not in docs/correctness.md"
+        shown = f"{value:,}" if isinstance(value, int) else str(value)
+        assert shown in rows[name] or str(value) in rows[name] or "2^63" in rows[name], name

@@ -42,9 +42,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(run=run)
 
 
-def _body(args: argparse.Namespace, key_field: str) -> tuple[dict[str, Any] | str, str]:
-    if args.processor is None:
-        return sys.stdin.read(), "stdin"
+def _body(args: argparse.Namespace, key_field: str) -> tuple[dict[str, Any] | bytes, str]:
+    if args.processor is None:  # bytes: invalid UTF-8 is the body's defect, quarantined as such
+        return sys.stdin.buffer.read(), "stdin"
     body: dict[str, Any] = {
         "processor_name": args.processor,
         key_field: args.key,
@@ -58,7 +58,7 @@ def _body(args: argparse.Namespace, key_field: str) -> tuple[dict[str, Any] | st
     if args.metadata is not None:
         try:
             body["metadata"] = json.loads(args.metadata)
-        except ValueError:
+        except (ValueError, RecursionError):
             body["metadata"] = args.metadata  # rejected by validation, with the field named
     return {k: v for k, v in body.items() if v is not None}, "cli"
 
