@@ -23,7 +23,6 @@ import time
 from datetime import UTC, datetime
 
 from common import PIPELINE_GATE, argument_parser
-
 from phaseactors import GateActor, RecordingPublisher, Runtime, load_spec
 from phaseactors.intake import accept_message
 from phaseactors.stores import SqliteStore
