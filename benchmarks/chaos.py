@@ -5,7 +5,7 @@ K game dates (consecutive, from ``--start-date``) x the gate's processors (21 fo
 registry name, class name, alias or dataset-qualified table, ``game_date``, ``status``,
 ``execution_id``, ``correlation_id``, ...) published 1-3 times, and all of them are delivered in
 a seeded random order by concurrent workers (``--mode threads|processes``) through
-``phaseactors.intake.accept_message``, as the Cloud Function does. Faults, at the given rates:
+``phaseactors.gate.intake.accept_message``, as the Cloud Function does. Faults, at the given rates:
 
   publish failures      the publisher raises PublishFailed (per publishing delivery attempt)
   crash before publish  after the trigger was committed: the worker process is SIGKILLed (a
@@ -86,8 +86,8 @@ from chaos_faults import read_publish_log
 from chaos_plan import FaultRates, Plan, build_plan, clock_start
 from chaos_verify import Verification, Violation, verify
 from common import argument_parser
-from phaseactors import GateActor, Runtime, Store, SweepReport
-from phaseactors.machines.spec import find_gate, spec_from_mapping
+from phaseactors import GateActor, GateRuntime, Store, SweepReport
+from phaseactors.gate.spec_loader import find_gate, spec_from_mapping
 
 STORES = ("memory", "sqlite", "firestore")
 PUBLISHERS = ("log", "pubsub")
@@ -189,7 +189,11 @@ def process_context(args: argparse.Namespace) -> Any:
     if method == "forkserver":
         preload = ["chaos_broker", "chaos_firestore"]
         if google:
-            preload += ["google.cloud.firestore", "google.cloud.pubsub_v1", "phaseactors.pubsub"]
+            preload += [
+                "google.cloud.firestore",
+                "google.cloud.pubsub_v1",
+                "phaseactors.publishers.pubsub",
+            ]
         context.set_forkserver_preload(preload)
     return context
 
@@ -300,7 +304,7 @@ class Run:
         store = shared[0] if shared is not None else open_chaos_store(config)
         actor = GateActor(spec)
         before = {s.key: s for s in store.scan(actor)}
-        sweeper = Runtime(
+        sweeper = GateRuntime(
             actor,
             store,
             open_chaos_publisher(config),
@@ -312,7 +316,7 @@ class Run:
 
         published = self.published(config, len(plan.keys))
         after = {s.key: s for s in store.scan(actor)}
-        quarantined = store.quarantined(gate=spec.name, limit=10 * len(plan.bad) + 1000)
+        quarantined = store.quarantined(spec.name, limit=10 * len(plan.bad) + 1000)
         verification = verify(
             plan,
             spec.name,

@@ -47,15 +47,15 @@ from chaos_faults import (
 from chaos_plan import DeliveryFaults, FaultRates, Message
 from phaseactors import (
     GateActor,
+    GateRuntime,
     GateSpec,
     PermanentError,
     Publisher,
-    Runtime,
     Store,
     TransientError,
     spec_from_mapping,
 )
-from phaseactors.intake import accept_message
+from phaseactors.gate.intake import accept_message
 
 __all__ = [
     "Dispatch",
@@ -133,7 +133,7 @@ def open_chaos_publisher(config: WorkerConfig) -> Publisher:
     if config.publisher == "log":
         return PublishLog(config.log_path)
     if config.publisher == "pubsub":
-        from phaseactors.pubsub import PubSubPublisher
+        from phaseactors.publishers.pubsub import PubSubPublisher
 
         return PubSubPublisher(config.project, timeout=30.0)
     raise ValueError(f"unknown publisher {config.publisher!r}")
@@ -229,7 +229,7 @@ class Subscription:
 # -- one worker ------------------------------------------------------------------------------
 
 
-def deliver(runtime: Runtime[Any], spec: GateSpec, message: Message) -> tuple[str, str]:
+def deliver(runtime: GateRuntime, spec: GateSpec, message: Message) -> tuple[str, str]:
     """Deliver ``message`` as the Cloud Function would: (status, detail)."""
     try:
         delivery = accept_message(
@@ -254,7 +254,7 @@ def worker_loop(
     faulty_publisher = FaultyPublisher(
         publisher, kill=kill, swallow_failures=config.sabotage == "swallow-publish-errors"
     )
-    runtime = Runtime(
+    runtime = GateRuntime(
         GateActor(spec),
         FaultyStore(store),
         faulty_publisher,

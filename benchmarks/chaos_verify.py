@@ -13,7 +13,7 @@ from typing import Any
 
 from chaos_plan import Plan
 from phaseactors import Snapshot, SweepReport, trigger_id
-from phaseactors.machines.gate_data import GateData
+from phaseactors.gate.data import GateData
 from phaseactors.stores import Quarantined
 
 __all__ = ["Verification", "Violation", "verify"]
@@ -67,7 +67,7 @@ def _check_before_sweep(
             continue
         data: GateData = snapshot.data
         outbox_ids = [e.id for e in snapshot.outbox]
-        expected = trigger_id(snapshot.gate, key, 1)
+        expected = trigger_id(snapshot.actor, key, 1)
         if snapshot.state == "complete":
             pending += 1
             if outbox_ids != [expected]:
@@ -88,7 +88,7 @@ def _check_key(
     messages: Mapping[str, Mapping[str, Any]],
 ) -> None:
     data: GateData = snapshot.data
-    expected_tid = trigger_id(snapshot.gate, key, 1)
+    expected_tid = trigger_id(snapshot.actor, key, 1)
     if snapshot.state != "triggered":
         result.add("not_triggered", key, f"state {snapshot.state}")
     if snapshot.generation != 1:

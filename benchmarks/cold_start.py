@@ -11,10 +11,10 @@ Each target is imported in a fresh interpreter, ``--runs`` times, two ways:
 
 Targets:
   phaseactors                the library (must not import any google module)
-  phaseactors.functions      the handler module (imports functions_framework)
+  phaseactors.gcp.functions      the handler module (imports functions_framework)
   google.cloud.firestore, google.cloud.pubsub_v1, functions_framework   each alone
   google clients together    the three above in one interpreter: what the handler needs
-  handler cold               phaseactors.functions plus the Firestore store and the Pub/Sub
+  handler cold               phaseactors.gcp.functions plus the Firestore store and the Pub/Sub
                              publisher modules: everything the handler imports before its
                              first delivery (the store and publisher load lazily)
 
@@ -38,7 +38,8 @@ Usage (from the repository root):
 
     .venv/bin/python benchmarks/cold_start.py
     .venv/bin/python benchmarks/cold_start.py --runs 15
-    .venv/bin/python benchmarks/cold_start.py --target phaseactors --target phaseactors.functions
+    .venv/bin/python benchmarks/cold_start.py --target phaseactors \
+        --target phaseactors.gcp.functions
 """
 
 from __future__ import annotations
@@ -55,7 +56,11 @@ from dataclasses import dataclass
 from typing import Any
 
 CLIENTS = ("google.cloud.firestore", "google.cloud.pubsub_v1", "functions_framework")
-HANDLER = ("phaseactors.functions", "phaseactors.stores.firestore", "phaseactors.pubsub")
+HANDLER = (
+    "phaseactors.gcp.functions",
+    "phaseactors.stores.firestore",
+    "phaseactors.publishers.pubsub",
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ TARGETS = {
     t.name: t
     for t in (
         Target("phaseactors", ("phaseactors",)),
-        Target("phaseactors.functions", ("phaseactors.functions",)),
+        Target("phaseactors.gcp.functions", ("phaseactors.gcp.functions",)),
         Target("google.cloud.firestore", ("google.cloud.firestore",)),
         Target("google.cloud.pubsub_v1", ("google.cloud.pubsub_v1",)),
         Target("functions_framework", ("functions_framework",)),

@@ -9,7 +9,7 @@ every completion is delivered D times (same execution and message id, as a redel
 copies dealt to different workers.
 
 Designs:
-  phaseactors  ``Runtime.deliver`` on the store (memory, sqlite, or firestore)
+  phaseactors  ``GateRuntime.deliver`` on the store (memory, sqlite, or firestore)
   naive        the hand-rolled baseline of ``naive_firestore.py``: one ``@transactional``
                read-modify-write of one document per completion (Firestore only)
 
@@ -65,14 +65,14 @@ from common import WARM_UP_KEY, argument_parser, bench_spec, completion, int_lis
 from phaseactors import (
     Completion,
     GateActor,
+    GateRuntime,
     PhaseactorsError,
     RecordingPublisher,
-    Runtime,
     Store,
     open_store,
 )
-from phaseactors.clock import utcnow
-from phaseactors.events import CompletionReported
+from phaseactors.core.clock import utcnow
+from phaseactors.gate.events import CompletionReported
 
 KEY = "2025-11-29"
 STORES = ("memory", "sqlite", "firestore")
@@ -172,7 +172,9 @@ class PhaseactorsWorker:
     def __init__(self, target: Target, shared_store: Store | None) -> None:
         self.own_store = shared_store is None
         self.store = shared_store if shared_store is not None else open_store(target.url)
-        self.runtime = Runtime(GateActor(bench_spec(target.n)), self.store, RecordingPublisher())
+        self.runtime = GateRuntime(
+            GateActor(bench_spec(target.n)), self.store, RecordingPublisher()
+        )
         self.baseline: tuple[int, int] | None = None
 
     def warm_up(self) -> None:
@@ -458,7 +460,9 @@ def verify(target: Target, shared_store: Store | None) -> tuple[int, str]:
         return recorded, "triggered" if flagged else "not triggered"
     store = shared_store if shared_store is not None else open_store(target.url)
     try:
-        snapshot = Runtime(GateActor(bench_spec(target.n)), store, RecordingPublisher()).load(KEY)
+        snapshot = GateRuntime(GateActor(bench_spec(target.n)), store, RecordingPublisher()).load(
+            KEY
+        )
     finally:
         if shared_store is None:
             store.close()

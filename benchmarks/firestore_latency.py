@@ -1,6 +1,6 @@
 """Firestore (emulator): latency, reads and writes per completion, uncontended.
 
-One process delivers completions one after another through ``Runtime.deliver`` on a
+One process delivers completions one after another through ``GateRuntime.deliver`` on a
 ``FirestoreStore`` (with a ``RecordingPublisher``, so the figures are the store's): the
 pipeline's 21-processor gate (machines/phase2_to_phase3.toml), ``--keys`` keys, round by round
 (processor 1 for every key, then processor 2, ...), so consecutive deliveries go to different
@@ -47,7 +47,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from common import PIPELINE_GATE, WARM_UP_KEY, argument_parser, completion, make_keys
-from phaseactors import Completion, GateActor, RecordingPublisher, Runtime, load_spec, open_store
+from phaseactors import (
+    Completion,
+    GateActor,
+    GateRuntime,
+    RecordingPublisher,
+    load_spec,
+    open_store,
+)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -102,7 +109,7 @@ def run(
     if stats is None:
         raise SystemExit(f"{url}: this store has no stats counters")
     publisher = RecordingPublisher()
-    runtime = Runtime(GateActor(spec), store, publisher)
+    runtime = GateRuntime(GateActor(spec), store, publisher)
     runtime.load(WARM_UP_KEY)  # opens the channel
     names = list(spec.expected)
     all_keys = make_keys(warm_up_keys + keys)

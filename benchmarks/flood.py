@@ -23,8 +23,8 @@ import time
 from datetime import UTC, datetime
 
 from common import PIPELINE_GATE, argument_parser
-from phaseactors import GateActor, RecordingPublisher, Runtime, load_spec
-from phaseactors.intake import accept_message
+from phaseactors import GateActor, GateRuntime, RecordingPublisher, load_spec
+from phaseactors.gate.intake import accept_message
 from phaseactors.stores import SqliteStore
 
 KEY = "2025-11-29"
@@ -40,7 +40,7 @@ def main() -> None:
     publisher = RecordingPublisher()
     with tempfile.TemporaryDirectory() as directory:
         store = SqliteStore(f"{directory}/flood.db")
-        runtime = Runtime(GateActor(spec), store, publisher, clock=lambda: EVENING)
+        runtime = GateRuntime(GateActor(spec), store, publisher, clock=lambda: EVENING)
 
         def size() -> int:
             snapshot = runtime.load(KEY)

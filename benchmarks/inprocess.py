@@ -1,6 +1,6 @@
-"""Cost per completion in one process: Runtime + MemoryStore against a bare-machine floor.
+"""Cost per completion in one process: GateRuntime + MemoryStore against a bare-machine floor.
 
-Every completion goes through ``Runtime.deliver`` on a ``MemoryStore`` with a
+Every completion goes through ``GateRuntime.deliver`` on a ``MemoryStore`` with a
 ``RecordingPublisher``: the step (python-statemachine), the optimistic commit, and for the
 last completion of a key the publish and the confirming step. The floor, measured in the
 same run on the same events, is a bare python-statemachine machine with no persistence, no
@@ -33,7 +33,7 @@ Run time with the defaults: about 2.5 minutes (one-key ~40 s, many-keys ~1.5-2 m
 Each measurement prints one JSON line. ``us_per_completion`` is CPU time of this process per
 completion (``time.process_time``: one core, less sensitive to other work on the machine),
 the median over ``--repeats`` passes; ``completions_per_s`` is its inverse and
-``wall_us_per_completion`` the wall-clock median. Runtime lines carry ``ratio_*`` = runtime /
+``wall_us_per_completion`` the wall-clock median. GateRuntime lines carry ``ratio_*`` = runtime /
 floor (CPU) and ``verified``: every key triggered exactly once with every completion recorded,
 read back from the store.
 
@@ -70,10 +70,10 @@ from phaseactors import (
     Completion,
     GateActor,
     GateMachine,
+    GateRuntime,
     GateSpec,
     MemoryStore,
     RecordingPublisher,
-    Runtime,
     load_spec,
 )
 
@@ -170,15 +170,15 @@ def floor_reuse(
 # -- the runtime -----------------------------------------------------------------------------
 
 
-def run_runtime(spec: GateSpec, completions: Sequence[Completion]) -> Runtime[Any]:
-    runtime = Runtime(GateActor(spec), MemoryStore(), RecordingPublisher())
+def run_runtime(spec: GateSpec, completions: Sequence[Completion]) -> GateRuntime:
+    runtime = GateRuntime(GateActor(spec), MemoryStore(), RecordingPublisher())
     deliver = runtime.deliver
     for item in completions:
         deliver(item)
     return runtime
 
 
-def verify(runtime: Runtime[Any], keys: Sequence[str], expected: int) -> bool:
+def verify(runtime: GateRuntime, keys: Sequence[str], expected: int) -> bool:
     """Every key triggered once, with every completion recorded (read back from the store)."""
     publisher = runtime.publisher
     assert isinstance(publisher, RecordingPublisher)
@@ -332,7 +332,7 @@ def measure(workload: Workload, repeats: int, floor_keys: int | None, floors: li
             )
         timing, runtime = timed(lambda: run_runtime(workload.spec, workload.completions))
         runtime_runs.append(timing)
-        assert isinstance(runtime, Runtime)
+        assert isinstance(runtime, GateRuntime)
         verified = verified and verify(runtime, workload.keys, workload.processors)
         progress(
             f"{label} pass {attempt}: runtime {timing.cpu / len(workload.completions) * 1e6:.0f} us"

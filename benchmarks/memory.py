@@ -5,7 +5,7 @@ Two parts, one JSON line per measurement:
 rss
   In a fresh interpreter (this script re-run as a child): the RSS after imports and set-up,
   then ``--keys`` keys (default 10,000) x 21 completions of the pipeline gate
-  (machines/phase2_to_phase3.toml) delivered through ``Runtime`` + ``MemoryStore``, completions
+  (machines/phase2_to_phase3.toml) delivered through ``GateRuntime`` + ``MemoryStore``, completions
   built one at a time so that only the store holds memory; peak RSS (``getrusage``
   ``ru_maxrss``), RSS at the end (``/proc/self/statm``) and bytes per key.
 
@@ -65,10 +65,10 @@ from common import PIPELINE_GATE, WARM_UP_KEY, argument_parser, bench_spec, comp
 from phaseactors import (
     Completion,
     GateActor,
+    GateRuntime,
     GateSpec,
     MemoryStore,
     RecordingPublisher,
-    Runtime,
     Snapshot,
     load_spec,
 )
@@ -99,7 +99,7 @@ def current_rss() -> int:
 def rss_child(keys: int) -> dict[str, Any]:
     """Runs in the fresh interpreter: fill the memory store, report RSS."""
     spec = load_spec(PIPELINE_GATE)
-    runtime = Runtime(GateActor(spec), MemoryStore(), RecordingPublisher())
+    runtime = GateRuntime(GateActor(spec), MemoryStore(), RecordingPublisher())
     runtime.deliver(completion(WARM_UP_KEY, spec.expected[0]))
     before = current_rss()
     key_list = make_keys(keys)
@@ -174,7 +174,7 @@ class Capture(RecordingPublisher):
     """Records, and keeps the snapshot of the key as it was when its trigger was published
     (state ``complete``, the trigger still in the outbox)."""
 
-    def __init__(self, runtime_ref: list[Runtime[Any]]) -> None:
+    def __init__(self, runtime_ref: list[GateRuntime]) -> None:
         super().__init__()
         self.runtime_ref = runtime_ref
         self.complete: Snapshot[Any] | None = None
@@ -184,12 +184,12 @@ class Capture(RecordingPublisher):
         return super().publish(entry)
 
 
-def build(spec: GateSpec, reruns: int) -> tuple[Runtime[Any], Snapshot[Any], Snapshot[Any]]:
+def build(spec: GateSpec, reruns: int) -> tuple[GateRuntime, Snapshot[Any], Snapshot[Any]]:
     """Every processor reports, then reruns late ``reruns`` times; (runtime, complete,
     final)."""
-    holder: list[Runtime[Any]] = []
+    holder: list[GateRuntime] = []
     publisher = Capture(holder)
-    runtime = Runtime(GateActor(spec), MemoryStore(), publisher)
+    runtime = GateRuntime(GateActor(spec), MemoryStore(), publisher)
     holder.append(runtime)
     for run in range(reruns + 1):
         for item in realistic_completions(spec.expected, run, seed=len(spec.expected)):

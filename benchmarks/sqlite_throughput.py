@@ -1,7 +1,7 @@
 """SQLite throughput: completions per second with 1, 4 and 8 processes, nothing lost.
 
 Every worker is a separate process (``spawn``: a fresh interpreter, like separate instances)
-with its own ``SqliteStore`` on one shared database file and its own ``Runtime`` and
+with its own ``SqliteStore`` on one shared database file and its own ``GateRuntime`` and
 ``RecordingPublisher``. Workers set up and warm up (open the file, read one key), then a
 barrier releases them together; ``wall_s`` runs from the release to the last worker
 finishing. A delivery that raises a transient error (contention budget spent, store busy) is
@@ -67,9 +67,9 @@ from common import (
 )
 from phaseactors import (
     GateActor,
+    GateRuntime,
     GateSpec,
     RecordingPublisher,
-    Runtime,
     TransientError,
     load_spec,
     open_store,
@@ -113,7 +113,7 @@ def work(plan: Plan, messages: Sequence[tuple[str, str]], barrier: Any) -> Worke
         spec = plan.spec()
         store = open_store(plan.url)
         publisher = RecordingPublisher()
-        runtime = Runtime(GateActor(spec), store, publisher)
+        runtime = GateRuntime(GateActor(spec), store, publisher)
         runtime.load(WARM_UP_KEY)
         completions = [completion(key, processor) for key, processor in messages]
     except Exception:
@@ -184,7 +184,7 @@ def verify(plan: Plan, keys: Sequence[str], expected: int) -> Verdict:
     """Read every key back from the database."""
     store = open_store(plan.url)
     try:
-        runtime = Runtime(GateActor(plan.spec()), store, RecordingPublisher())
+        runtime = GateRuntime(GateActor(plan.spec()), store, RecordingPublisher())
         recorded = triggered = 0
         for key in keys:
             snapshot = runtime.load(key)

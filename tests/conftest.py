@@ -7,9 +7,8 @@ import os
 import pytest
 from hypothesis import settings
 
-from phaseactors import GateActor, RecordingPublisher, Runtime, spec_from_mapping
-from phaseactors.machines.gate_data import GateData
-from phaseactors.machines.spec import GateSpec
+from phaseactors import GateActor, GateRuntime, RecordingPublisher, spec_from_mapping
+from phaseactors.gate.spec import GateSpec
 from phaseactors.stores import MemoryStore
 from support import SMALL_GATE, ManualClock
 
@@ -37,5 +36,5 @@ def publisher() -> RecordingPublisher:
 
 
 @pytest.fixture
-def runtime(spec: GateSpec, publisher: RecordingPublisher, clock: ManualClock) -> Runtime[GateData]:
-    return Runtime(GateActor(spec), MemoryStore(), publisher, clock=clock)
+def runtime(spec: GateSpec, publisher: RecordingPublisher, clock: ManualClock) -> GateRuntime:
+    return GateRuntime(GateActor(spec), MemoryStore(), publisher, clock=clock)

@@ -1,7 +1,23 @@
-"""The exceptions phaseactors raises, split by what a caller must do about them.
+"""Every exception phaseactors raises on purpose, split by what a caller must do about it.
 
-A :class:`PermanentError` can never succeed on retry: acknowledge the message and quarantine it.
-A :class:`TransientError` may succeed later: raise so the transport redelivers.
+A :class:`PermanentError` can never succeed on retry: acknowledge the message and quarantine
+it. A :class:`TransientError` may succeed later: raise so the transport redelivers. The tree::
+
+    PhaseactorsError
+    ├── PermanentError               acknowledge; the message is quarantined with the reason
+    │   ├── InvalidMessage           a field of the message is wrong (``field`` names it)
+    │   │   └── InvalidKey           the key's format rejects it
+    │   ├── PoisonMessage            handling the message raised an error nobody anticipated
+    │   ├── StoreRejected            the store refuses the write for good (a document > 1 MiB)
+    │   ├── TransitionRefused        the machine does not take this event in this state
+    │   └── UnknownGate              no gate definition of that name or path
+    ├── SpecError                    a gate file is malformed (file and field named)
+    ├── ConfigurationError           a setting is missing or contradicts another
+    └── TransientError               redeliver; it may succeed later
+        ├── ContentionError          the retry budget for one key was spent on conflicts
+        ├── StoreUnavailable         the store cannot be reached or refuses for now
+        │   └── StorePermissionDenied    the credentials were refused: fix IAM, then retry
+        └── PublishFailed            an outbox message could not be published; it stays pending
 """
 
 from __future__ import annotations
@@ -16,6 +32,7 @@ __all__ = [
     "PoisonMessage",
     "PublishFailed",
     "SpecError",
+    "StorePermissionDenied",
     "StoreRejected",
     "StoreUnavailable",
     "TransientError",
@@ -95,17 +112,21 @@ class TransientError(PhaseactorsError):
 class ContentionError(TransientError):
     """The store's retry budget for one key was spent on conflicting writers."""
 
-    def __init__(self, gate: str, key: str, attempts: int) -> None:
+    def __init__(self, actor: str, key: str, attempts: int) -> None:
         super().__init__(
-            f"{gate}/{key}: gave up after {attempts} conflicting attempts; retry later"
+            f"{actor}/{key}: gave up after {attempts} conflicting attempts; retry later"
         )
-        self.gate = gate
+        self.actor = actor
         self.key = key
         self.attempts = attempts
 
 
 class StoreUnavailable(TransientError):
     """The store could not be reached or refused the operation for now."""
+
+
+class StorePermissionDenied(StoreUnavailable):
+    """The store refused the credentials; fix IAM, then redelivery succeeds."""
 
 
 class PublishFailed(TransientError):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from phaseactors import GateActor, Runtime, load_spec
-from phaseactors.intake import accept_message
+from phaseactors import GateActor, GateRuntime, load_spec
+from phaseactors.gate.intake import accept_message
 from phaseactors.limits import MAX_UNKNOWN_NAMES
 from phaseactors.publishers import RecordingPublisher
 from phaseactors.stores import Store, open_store
@@ -40,9 +40,9 @@ def expected(name: str) -> dict[str, object]:
     return {"processor_name": name, "game_date": KEY, "status": "success", "execution_id": "e1"}
 
 
-def flood_then_complete(store: Store, threads: int) -> tuple[Runtime[object], int]:
+def flood_then_complete(store: Store, threads: int) -> tuple[GateRuntime, int]:
     publisher = RecordingPublisher()
-    runtime: Runtime[object] = Runtime(
+    runtime: GateRuntime = GateRuntime(
         GateActor(SPEC),  # type: ignore[arg-type]
         store,
         publisher,
@@ -71,7 +71,7 @@ def flood_then_complete(store: Store, threads: int) -> tuple[Runtime[object], in
     return runtime, size
 
 
-def check(runtime: Runtime[object], publisher_messages: int, size: int) -> None:
+def check(runtime: GateRuntime, publisher_messages: int, size: int) -> None:
     snapshot = runtime.load(KEY)
     assert snapshot is not None
     data = snapshot.data

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from phaseactors import GateActor, RecordingPublisher, Runtime, load_spec
+from phaseactors import GateActor, GateRuntime, RecordingPublisher, load_spec
 from phaseactors.cli import main
 from phaseactors.limits import MAX_BODY_BYTES
 from phaseactors.stores import SqliteStore, Store, open_store
@@ -383,10 +383,10 @@ def test_encoding_and_size_cases_on_the_firestore_emulator() -> None:
     require_emulator("FIRESTORE_EMULATOR_HOST")
     from cloudevents.http import CloudEvent
 
-    from phaseactors.functions import GateFunction
+    from phaseactors.gcp.functions import GateFunction
 
     store: Store = open_store(f"firestore://phaseactors-test?prefix=h{uuid.uuid4().hex[:8]}.")
-    runtime = Runtime(GateActor(SPEC), store, RecordingPublisher())
+    runtime = GateRuntime(GateActor(SPEC), store, RecordingPublisher())
     function = GateFunction(SPEC, runtime, project="phaseactors-test")
     attributes = {"type": TYPE, "source": "//pubsub", "id": "good"}
     assert function.on_cloud_event(CloudEvent(attributes, envelope(json.dumps(GOOD).encode())))

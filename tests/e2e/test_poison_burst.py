@@ -20,8 +20,14 @@ from typing import Any
 
 import pytest
 
-from phaseactors import GateActor, PermanentError, RecordingPublisher, Runtime, spec_from_mapping
-from phaseactors.intake import accept_message
+from phaseactors import (
+    GateActor,
+    GateRuntime,
+    PermanentError,
+    RecordingPublisher,
+    spec_from_mapping,
+)
+from phaseactors.gate.intake import accept_message
 from phaseactors.limits import MAX_DOCUMENT_BYTES, MAX_PAYLOAD_BYTES
 from phaseactors.stores import open_store
 from support import KEY, require_emulator
@@ -71,7 +77,7 @@ def fill_near_the_limit(url: str) -> int:
     """Deliver large completions until the key's document is within 40 KB of 1 MiB; return
     its size as Firestore counts it."""
     actor = GateActor(SPEC)
-    runtime = Runtime(actor, open_store(url), RecordingPublisher())
+    runtime = GateRuntime(actor, open_store(url), RecordingPublisher())
     size = 0
     for i in range(20):
         snapshot = runtime.load(KEY)
@@ -102,9 +108,9 @@ def stale_first_read(store: Any) -> None:
     so that its direct commit conflicts and its event goes to the key's inbox, as under
     contention; and let the first folder gather the burst for longer, so that one fold takes
     every queued event, the offender's among them."""
-    from phaseactors.stores import firestore
+    from phaseactors.stores.firestore import combining
 
-    firestore._GATHER = 1.5  # type: ignore[attr-defined]
+    combining._GATHER = 1.5
     read, calls = store._read, []
 
     def stale(*args: Any) -> Any:
@@ -117,7 +123,7 @@ def stale_first_read(store: Any) -> None:
     store._read = stale
 
 
-def outcome(runtime: Runtime[Any], processor: str, payload_bytes: int) -> str:
+def outcome(runtime: GateRuntime, processor: str, payload_bytes: int) -> str:
     try:
         delivery = accept_message(runtime, SPEC, body(processor, payload_bytes), source="test")
     except PermanentError as error:
@@ -129,7 +135,7 @@ def _process(args: tuple[str, str, int, Any, Any]) -> None:
     url, processor, payload_bytes, barrier, results = args
     store = open_store(url)  # before the barrier: importing the client takes a second
     stale_first_read(store)
-    runtime = Runtime(GateActor(SPEC), store, RecordingPublisher())
+    runtime = GateRuntime(GateActor(SPEC), store, RecordingPublisher())
     barrier.wait()
     results[processor] = outcome(runtime, processor, payload_bytes)
 
@@ -145,7 +151,7 @@ def run_threads(url: str) -> dict[str, str]:
     results: dict[str, str] = {}
 
     def work(processor: str, payload_bytes: int) -> None:
-        runtime = Runtime(GateActor(SPEC), store, RecordingPublisher())
+        runtime = GateRuntime(GateActor(SPEC), store, RecordingPublisher())
         barrier.wait()
         results[processor] = outcome(runtime, processor, payload_bytes)
 

@@ -107,7 +107,7 @@ def test_eventarc_cloudevents_to_one_trigger(
 ) -> None:
     import functions_framework
 
-    from phaseactors import functions
+    from phaseactors.gcp import functions
 
     topics = Topics()
     inbound = topics.topic("nba-phase3-analytics-complete")
@@ -212,7 +212,7 @@ def _free_port() -> int:
 def test_push_subscription_to_phaseactors_serve(emulators: None) -> None:
     from google.cloud import firestore, pubsub_v1
 
-    from phaseactors.machines import GateActor, load_spec
+    from phaseactors.gate import GateActor, load_spec
     from phaseactors.stores.firestore import FirestoreStore
 
     topics = Topics()

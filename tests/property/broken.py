@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 
 import attrs
 
-from phaseactors import Runtime
-from phaseactors.actor import Actor
-from phaseactors.events import Event, OutboxPublished
-from phaseactors.runtime import Delivery
-from phaseactors.snapshot import Snapshot
+from phaseactors import GateRuntime
+from phaseactors.core.actor import Actor
+from phaseactors.core.events import Event, OutboxPublished
+from phaseactors.core.runtime import Delivery
+from phaseactors.core.snapshot import Snapshot
+from phaseactors.gate.data import GateData
 from phaseactors.testing.interleave import InstrumentedMemoryStore
 
 D = TypeVar("D")
@@ -32,14 +33,14 @@ class NoIsolationStore(InstrumentedMemoryStore):
         return True
 
 
-class FlagOutsideTransaction(Runtime[D]):
+class FlagOutsideTransaction(GateRuntime):
     """Publishes when it *reads* a decided, unpublished trigger, then sets the flag in a second
     write (``flag_first`` sets it before publishing): no lease, the check-publish-flag sequence
     is not atomic."""
 
     flag_first = False
 
-    def send(self, key: str, event: Event) -> Delivery[D]:
+    def send(self, key: str, event: Event) -> Delivery[GateData]:
         key = self.actor.validate_key(key)
         applied = self.store.apply(self.actor, key, attrs.evolve(event, claim=None))
         snapshot = self.store.load(self.actor, key)
@@ -61,5 +62,5 @@ class FlagOutsideTransaction(Runtime[D]):
         self.store.apply(self.actor, key, confirm)
 
 
-class FlagBeforePublish(FlagOutsideTransaction[D]):
+class FlagBeforePublish(FlagOutsideTransaction):
     flag_first = True

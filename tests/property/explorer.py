@@ -1,6 +1,6 @@
 """The interleaving explorer: Hypothesis picks which in-flight delivery takes its next step
 (read, commit, publish, confirm) and which fault happens there, with sweeps, lease expiry,
-deadline ticks and an operator rearm mixed in. It drives the real Runtime over an instrumented
+deadline ticks and an operator rearm mixed in. It drives the real GateRuntime over an instrumented
 memory store; invariants are checked after every step and after a final fault-free sweep.
 """
 
@@ -16,14 +16,13 @@ from hypothesis import strategies as st
 from phaseactors import (
     ContentionError,
     GateActor,
+    GateRuntime,
     PublishFailed,
-    Runtime,
     TransitionRefused,
     spec_from_mapping,
 )
-from phaseactors.actor import Outcome
-from phaseactors.events import CompletionReported
-from phaseactors.machines.gate_data import GateData
+from phaseactors.core.actor import Outcome
+from phaseactors.gate.events import CompletionReported
 from phaseactors.testing.interleave import (
     InstrumentedMemoryStore,
     InstrumentedPublisher,
@@ -53,18 +52,18 @@ EXPECTED_ERRORS = (PublishFailed, WorkerCrash, ContentionError, TransitionRefuse
 MAX_MOVES = 60
 FINAL_DEADLINE = timedelta(hours=4)  # past every tier, however late the first completion
 
-Factory = Callable[[Scheduler, ManualClock], Runtime[GateData]]
+Factory = Callable[[Scheduler, ManualClock], GateRuntime]
 
 
-def correct_runtime(scheduler: Scheduler, clock: ManualClock) -> Runtime[GateData]:
+def correct_runtime(scheduler: Scheduler, clock: ManualClock) -> GateRuntime:
     store = InstrumentedMemoryStore(scheduler)
-    return Runtime(GateActor(GATE), store, InstrumentedPublisher(scheduler), clock=clock)
+    return GateRuntime(GateActor(GATE), store, InstrumentedPublisher(scheduler), clock=clock)
 
 
 class Invariants:
     """What must hold after every step, checked against the store and the published messages."""
 
-    def __init__(self, runtime: Runtime[GateData]) -> None:
+    def __init__(self, runtime: GateRuntime) -> None:
         self.runtime = runtime
         self.decisions: dict[int, str] = {}
         self.version = 0
@@ -225,7 +224,7 @@ def explore(data: st.DataObject, factory: Factory = correct_runtime) -> None:
         note("schedule:\n  " + "\n  ".join(scheduler.log))
 
 
-def _overtaken(runtime: Runtime[GateData]) -> set[str]:
+def _overtaken(runtime: GateRuntime) -> set[str]:
     """Letting time pass is a fault only when a lease is held: its live holder may then be
     overtaken by another publisher (at-least-once, same trigger id)."""
     snapshot = runtime.load(KEY)
@@ -236,8 +235,8 @@ def _overtaken(runtime: Runtime[GateData]) -> set[str]:
 def with_store(factory: Callable[[Scheduler], Any]) -> Factory:
     """A runtime over another (instrumented) store, for broken variants."""
 
-    def make(scheduler: Scheduler, clock: ManualClock) -> Runtime[GateData]:
-        return Runtime(
+    def make(scheduler: Scheduler, clock: ManualClock) -> GateRuntime:
+        return GateRuntime(
             GateActor(GATE), factory(scheduler), InstrumentedPublisher(scheduler), clock=clock
         )
 

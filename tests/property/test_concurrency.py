@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from phaseactors import Completion, GateActor, PublishFailed, Runtime, spec_from_mapping
-from phaseactors.snapshot import OutboxEntry
+from phaseactors import Completion, GateActor, GateRuntime, PublishFailed, spec_from_mapping
+from phaseactors.core.snapshot import OutboxEntry
 from phaseactors.stores import open_store
 from phaseactors.testing.strategies import batches
 from support import KEY, require_emulator, scaled
@@ -67,7 +67,7 @@ def published(path: str) -> list[dict[str, Any]]:
 
 def deliver_all(store_url: str, outbox: str, completions: list[Completion], fail: int) -> int:
     """One worker: deliver its share; returns how many publishes failed (transiently)."""
-    runtime = Runtime(GateActor(GATE), open_store(store_url), AppendPublisher(outbox, fail))
+    runtime = GateRuntime(GateActor(GATE), open_store(store_url), AppendPublisher(outbox, fail))
     failed = 0
     for completion in completions:
         try:
@@ -134,7 +134,7 @@ def check_one_trigger(store_url: str, data: st.DataObject, run: Runner) -> None:
     outbox = tempfile.mktemp(prefix="phaseactors-outbox-")
     try:
         run(store_url, outbox, shares, fails)
-        sweeper = Runtime(GateActor(GATE), open_store(store_url), AppendPublisher(outbox))
+        sweeper = GateRuntime(GateActor(GATE), open_store(store_url), AppendPublisher(outbox))
         report = sweeper.sweep()  # re-drive whatever a failed publish left pending
         assert report.errors == {}
         snapshot = sweeper.load(KEY)

@@ -26,13 +26,12 @@ from hypothesis.stateful import (
 from phaseactors import (
     Completion,
     GateActor,
+    GateRuntime,
     Outcome,
     PublishFailed,
     RecordingPublisher,
-    Runtime,
     spec_from_mapping,
 )
-from phaseactors.machines.gate_data import GateData
 from phaseactors.stores import MemoryStore, SqliteStore
 from phaseactors.stores.base import Store
 from support import KEY, SMALL_GATE, ManualClock, require_emulator, scaled
@@ -58,7 +57,7 @@ class GateDeliveries(RuleBasedStateMachine):
         super().__init__()
         self.clock = ManualClock()
         self.publisher = RecordingPublisher()
-        self.runtime: Runtime[GateData] = Runtime(
+        self.runtime: GateRuntime = GateRuntime(
             GateActor(spec_from_mapping(SMALL_GATE)),
             self.make_store(),
             self.publisher,

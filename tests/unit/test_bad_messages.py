@@ -15,9 +15,9 @@ pytest.importorskip("functions_framework")
 
 from cloudevents.http import CloudEvent
 
-from phaseactors import GateActor, RecordingPublisher, Runtime
-from phaseactors.functions import GateFunction
-from phaseactors.machines.spec import GateSpec
+from phaseactors import GateActor, GateRuntime, RecordingPublisher
+from phaseactors.gate.spec import GateSpec
+from phaseactors.gcp.functions import GateFunction
 from phaseactors.stores import MemoryStore
 
 TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
@@ -89,7 +89,7 @@ UNKNOWN = ["nbac_unheard_of", "a.b", "Phase3:player_game_summary", "player_game_
 
 @pytest.fixture
 def function(spec: GateSpec, publisher: RecordingPublisher) -> GateFunction:
-    runtime = Runtime(GateActor(spec), MemoryStore(), publisher)
+    runtime = GateRuntime(GateActor(spec), MemoryStore(), publisher)
     function = GateFunction(spec, runtime, dead_letter_topic="small-dead-letter", project="p")
     good = envelope(json.dumps(GOOD).encode(), "m-good")
     assert function.on_cloud_event(cloud_event(good, "m-good")) is not None

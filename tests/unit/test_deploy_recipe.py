@@ -67,7 +67,7 @@ def test_function_source_matches_the_package() -> None:
     requirements = (RECIPE / "requirements.txt").read_text()
     assert f"./vendor/phaseactors-{version}-py3-none-any.whl[gcp]" in requirements
     main = (RECIPE / "main.py").read_text()
-    assert "from phaseactors.functions import handle, push, status, sweep" in main
+    assert "from phaseactors.gcp.functions import handle, push, status, sweep" in main
 
 
 @pytest.mark.parametrize("gate", sorted(p.stem for p in (REPO / "machines").glob("*.toml")))

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from phaseactors import Completion, GateActor, RecordingPublisher, Runtime
+from phaseactors import Completion, GateActor, GateRuntime, RecordingPublisher
 from phaseactors.cli import diagram
-from phaseactors.diagrams import GraphvizMissing, graphviz_available, render
-from phaseactors.machines import GateMachine, load_spec
-from phaseactors.machines.gate_data import GateData
-from phaseactors.machines.spec import GateSpec
-from phaseactors.snapshot import Snapshot
+from phaseactors.core.snapshot import Snapshot
+from phaseactors.gate import GateMachine, load_spec
+from phaseactors.gate.data import GateData
+from phaseactors.gate.diagrams import GraphvizMissing, graphviz_available, render
+from phaseactors.gate.spec import GateSpec
 from phaseactors.stores import MemoryStore, SqliteStore
 from support import KEY, ManualClock, done
 
@@ -139,7 +139,7 @@ def test_the_gate_diagram_highlights_no_state(spec: GateSpec) -> None:
 
 def key_snapshot(spec: GateSpec, *completions: Completion) -> Snapshot[GateData]:
     store = MemoryStore()
-    runtime = Runtime(GateActor(spec), store, RecordingPublisher(), clock=ManualClock())
+    runtime = GateRuntime(GateActor(spec), store, RecordingPublisher(), clock=ManualClock())
     for completion in completions:
         runtime.deliver(completion)
     snapshot = diagram.load_key(spec, store, KEY)
@@ -230,7 +230,7 @@ def test_cli_draws_a_key_from_a_store_url(
 ) -> None:
     spec = load_spec(MACHINES[0])
     database = tmp_path / "keys.db"
-    runtime = Runtime(GateActor(spec), SqliteStore(str(database)), RecordingPublisher())
+    runtime = GateRuntime(GateActor(spec), SqliteStore(str(database)), RecordingPublisher())
     first = spec.required[0]
     runtime.deliver(Completion(processor=first, key=KEY, status="success", execution_id="r1"))
     store = f"sqlite:///{database}"

@@ -70,3 +70,11 @@ def test_every_limit_is_documented_with_its_value() -> None:
         assert name in rows, f"{name} is not in docs/correctness.md"
         shown = f"{value:,}" if isinstance(value, int) else str(value)
         assert shown in rows[name] or str(value) in rows[name] or "2^63" in rows[name], name
+
+
+def test_every_setting_is_documented() -> None:
+    from phaseactors.config import VARIABLES
+
+    page = (REPO / "docs" / "configuration.md").read_text()
+    documented = set(re.findall(r"^\| `(PHASEACTORS_\w+)`", page, re.MULTILINE))
+    assert documented == {variable for variable, _ in VARIABLES.values()}

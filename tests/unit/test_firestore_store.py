@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from phaseactors.clock import utcnow
-from phaseactors.machines.gate_actor import GateActor
+from phaseactors.core.clock import utcnow
+from phaseactors.gate.actor import GateActor
 from phaseactors.stores.base import RetryPolicy, Store
 from phaseactors.testing import StoreContract, contract_spec
 from phaseactors.testing.store_contract import completion_event
@@ -101,8 +101,7 @@ def test_the_folder_folds_its_own_events_last_and_so_claims_the_trigger_they_com
     order: the trigger is then claimed by the one handler that knows the outcome first."""
     import attrs
 
-    from phaseactors.event_codec import encode_event
-    from phaseactors.events import Claim
+    from phaseactors.core.events import Claim
 
     store = firestore_store(f"t{uuid.uuid4().hex[:10]}.")
     actor = GateActor(contract_spec(3))
@@ -112,8 +111,8 @@ def test_the_folder_folds_its_own_events_last_and_so_claims_the_trigger_they_com
     for doc_id, processor in queued.items():
         claim = Claim(owner=doc_id, until=utcnow() + timedelta(minutes=1))
         event = attrs.evolve(completion_event(processor), claim=claim)
-        inbox.document(doc_id).set({"status": "pending", "event": encode_event(event)})
-    fold = store._fold(actor, "2025-11-29", {"1-folder"})
+        inbox.document(doc_id).set({"status": "pending", "event": actor.encode_event(event)})
+    fold = store._combining.fold(actor, "2025-11-29", {"1-folder"})
     assert fold is not None
     state = fold.state
     assert set(fold.outcomes) == set(queued)
@@ -127,17 +126,17 @@ def test_a_handler_folding_its_own_events_loses_to_a_fold_that_took_them_first()
     """A waiter whose events a fold missed folds them itself once the lease is given up. If
     another fold took them in between, the waiter's commit must fail on them (not apply them
     twice) and the outcome the other fold recorded must stay for the waiter to read."""
-    from phaseactors.event_codec import encode_event
 
     store = firestore_store(f"t{uuid.uuid4().hex[:10]}.")
     actor = GateActor(contract_spec(3))
     store.apply(actor, "2025-11-29", completion_event("p0"))
     inbox = store.collection(actor.name).document("2025-11-29").collection("inbox")
     event = completion_event("p1")
-    written = inbox.document("q1").set({"status": "pending", "event": encode_event(event)})
-    assert store._fold(actor, "2025-11-29", set()) is not None  # e.g. a sweep takes it first
+    written = inbox.document("q1").set({"status": "pending", "event": actor.encode_event(event)})
+    combining = store._combining
+    assert combining.fold(actor, "2025-11-29", set()) is not None  # e.g. a sweep takes it first
     before = store.load(actor, "2025-11-29")
-    fold = store._fold(actor, "2025-11-29", {"q1"}, only={"q1": (event, written.update_time)})
+    fold = combining.fold(actor, "2025-11-29", {"q1"}, only={"q1": (event, written.update_time)})
     assert fold is None
     assert (inbox.document("q1").get().to_dict() or {}).get("status") == "folded"
     assert store.load(actor, "2025-11-29") == before
@@ -156,18 +155,17 @@ def test_firestore_url(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_sweep_folds_events_stranded_by_a_dead_handler() -> None:
-    from phaseactors import RecordingPublisher, Runtime
-    from phaseactors.event_codec import encode_event
+    from phaseactors import GateRuntime, RecordingPublisher
 
     store = firestore_store(f"t{uuid.uuid4().hex[:10]}.")
     actor = GateActor(contract_spec(2))
     store.apply(actor, "2025-11-29", completion_event("p0"))
     inbox = store.collection(actor.name).document("2025-11-29").collection("inbox")
     inbox.document("stranded-1").set(
-        {"status": "pending", "event": encode_event(completion_event("p1"))}
+        {"status": "pending", "event": actor.encode_event(completion_event("p1"))}
     )
     assert store.stranded(actor) == ["2025-11-29"]
-    report = Runtime(actor, store, RecordingPublisher()).sweep()
+    report = GateRuntime(actor, store, RecordingPublisher()).sweep()
     assert (report.visited, len(report.published), report.errors) == (1, 1, {})
     snapshot = store.load(actor, "2025-11-29")
     assert snapshot is not None
@@ -183,27 +181,27 @@ def test_sweep_folds_events_stranded_by_a_dead_handler() -> None:
         ("ServiceUnavailable", "StoreUnavailable"),
         ("DeadlineExceeded", "StoreUnavailable"),
         ("InvalidArgument", "StoreRejected"),  # e.g. a document over 1 MiB: never retried
-        ("FailedPrecondition", "_Conflict"),  # retried by the store, never seen by callers
+        ("FailedPrecondition", "Conflict"),  # retried by the store, never seen by callers
     ],
 )
 def test_google_errors_become_phaseactors_errors(raised: str, expected: str) -> None:
     pytest.importorskip("google.cloud.firestore")
     from google.api_core import exceptions
 
-    from phaseactors.stores.firestore import _translated
+    from phaseactors.stores.firestore.client import translated
 
-    with pytest.raises(Exception, match="boom") as caught, _translated("read"):
+    with pytest.raises(Exception, match="boom") as caught, translated("read"):
         raise getattr(exceptions, raised)("boom")
     assert type(caught.value).__name__ == expected
 
 
 def test_a_report_too_large_for_its_key_is_quarantined_and_the_key_left_alone() -> None:
-    from phaseactors import InvalidMessage, RecordingPublisher, Runtime, load_spec
-    from phaseactors.intake import accept_message
+    from phaseactors import GateRuntime, InvalidMessage, RecordingPublisher, load_spec
+    from phaseactors.gate.intake import accept_message
 
     store = firestore_store(f"t{uuid.uuid4().hex[:10]}.")
     spec = load_spec("phase3_to_phase4")  # aggregates metadata.entities_changed into the record
-    runtime = Runtime(GateActor(spec), store, RecordingPublisher())
+    runtime = GateRuntime(GateActor(spec), store, RecordingPublisher())
     small = {"processor_name": "player_game_summary", "game_date": "2025-11-29"}
     accept_message(runtime, spec, {**small, "status": "success", "execution_id": "e1"}, source="t")
     before = runtime.load("2025-11-29")
@@ -223,10 +221,10 @@ def test_a_report_too_large_for_its_key_is_quarantined_and_the_key_left_alone() 
 
 
 def test_a_quarantined_message_is_cut_to_fit_its_document() -> None:
-    from phaseactors.clock import utcnow
+    from phaseactors.core.clock import utcnow
     from phaseactors.stores.base import Quarantined
 
     store = firestore_store(f"t{uuid.uuid4().hex[:10]}.")
-    store.quarantine(Quarantined(at=utcnow(), reason="too big", raw="x" * 900_000, gate="g"))
+    store.quarantine(Quarantined(at=utcnow(), reason="too big", raw="x" * 900_000, actor="g"))
     [record] = store.quarantined("g")
     assert record.raw.endswith("... [truncated: 900000 bytes in all]")

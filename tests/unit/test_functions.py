@@ -15,11 +15,11 @@ pytest.importorskip("functions_framework")
 from cloudevents.http import CloudEvent
 
 import oidc
-from phaseactors import GateActor, PublishFailed, RecordingPublisher, Runtime
+from phaseactors import GateActor, GateRuntime, PublishFailed, RecordingPublisher
 from phaseactors.errors import ConfigurationError
-from phaseactors.functions import GateFunction
-from phaseactors.machines.spec import GateSpec
-from phaseactors.push_auth import TOKEN_HEADER, PushAuth, redact_tokens
+from phaseactors.gate.spec import GateSpec
+from phaseactors.gcp.functions import GateFunction
+from phaseactors.gcp.push_auth import TOKEN_HEADER, PushAuth, redact_tokens
 from phaseactors.stores import MemoryStore
 
 TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
@@ -59,7 +59,7 @@ def cloud_event(payload: Any, message_id: str = "m-1", kind: str = TYPE) -> Clou
 
 @pytest.fixture
 def function(spec: GateSpec, publisher: RecordingPublisher) -> GateFunction:
-    runtime = Runtime(GateActor(spec), MemoryStore(), publisher)
+    runtime = GateRuntime(GateActor(spec), MemoryStore(), publisher)
     return GateFunction(spec, runtime, dead_letter_topic="small-dead-letter", project="p")
 
 
@@ -214,7 +214,7 @@ def test_the_function_does_not_start_with_an_unsafe_push_configuration(tmp_path:
         "PHASEACTORS_PUSH_AUDIENCE": oidc.AUDIENCE,
     }
     started = subprocess.run(
-        [sys.executable, "-c", "import phaseactors.functions"],
+        [sys.executable, "-c", "import phaseactors.gcp.functions"],
         env=env,
         capture_output=True,
         text=True,
@@ -226,10 +226,10 @@ def test_the_function_does_not_start_with_an_unsafe_push_configuration(tmp_path:
 
 @pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
-    """The real functions-framework app around ``phaseactors.functions``."""
+    """The real functions-framework app around ``phaseactors.gcp.functions``."""
     import functions_framework
 
-    from phaseactors import functions
+    from phaseactors.gcp import functions
 
     monkeypatch.setenv("PHASEACTORS_GATE", str(REPO / "machines" / "phase3_to_phase4.toml"))
     monkeypatch.setenv("PHASEACTORS_STORE", f"sqlite:///{tmp_path}/gate.db")

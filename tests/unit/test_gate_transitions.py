@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from phaseactors import GateActor, GateMachine, TransitionRefused
-from phaseactors.completion import Completion
-from phaseactors.machines.gate_data import GateData
-from phaseactors.machines.gate_model import GateModel
-from phaseactors.machines.spec import GateSpec
-from phaseactors.snapshot import Snapshot
+from phaseactors.core.snapshot import Snapshot
+from phaseactors.gate.completion import Completion
+from phaseactors.gate.data import GateData
+from phaseactors.gate.model import GateModel
+from phaseactors.gate.spec import GateSpec
 from support import KEY, T0, done
 
 STATES = ["waiting", "partial", "complete", "triggered", "failed"]

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from phaseactors import GateActor, Outcome, RecordingPublisher, Runtime, spec_from_mapping
-from phaseactors.machines.gate_data import GateData
-from phaseactors.machines.policy import DeadlineTier, Profile, parse_duration, parse_wall_time
-from phaseactors.machines.spec import GateSpec, load_spec
+from phaseactors import GateActor, GateRuntime, Outcome, RecordingPublisher, spec_from_mapping
+from phaseactors.gate.policy import DeadlineTier, Profile, parse_duration, parse_wall_time
+from phaseactors.gate.spec import GateSpec
+from phaseactors.gate.spec_loader import load_spec
 from phaseactors.stores import MemoryStore, SqliteStore
 from support import KEY, ManualClock, done
 
@@ -53,16 +53,16 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def runtime(tiers: GateSpec, clock: ManualClock) -> Runtime[GateData]:
-    return Runtime(GateActor(tiers), MemoryStore(), RecordingPublisher(), clock=clock)
+def runtime(tiers: GateSpec, clock: ManualClock) -> GateRuntime:
+    return GateRuntime(GateActor(tiers), MemoryStore(), RecordingPublisher(), clock=clock)
 
 
-def deliver(runtime: Runtime[GateData], *names: str) -> None:
+def deliver(runtime: GateRuntime, *names: str) -> None:
     for name in names:
         runtime.deliver(done(name))
 
 
-def messages(runtime: Runtime[GateData]) -> list[Any]:
+def messages(runtime: GateRuntime) -> list[Any]:
     publisher = runtime.publisher
     assert isinstance(publisher, RecordingPublisher)
     return publisher.messages
@@ -140,7 +140,7 @@ def test_profile_is_chosen_from_the_first_event_in_the_gate_zone(
     assert tiers.choose_profile(KEY, first_event).name == profile
 
 
-def test_profile_is_frozen_in_the_snapshot(runtime: Runtime[GateData], clock: ManualClock) -> None:
+def test_profile_is_frozen_in_the_snapshot(runtime: GateRuntime, clock: ManualClock) -> None:
     clock.now = datetime(2025, 11, 29, 15, 0, tzinfo=UTC)
     deliver(runtime, "o1")
     clock.advance(86400 * 3)  # days later, the same key keeps its profile
@@ -150,7 +150,7 @@ def test_profile_is_frozen_in_the_snapshot(runtime: Runtime[GateData], clock: Ma
     assert messages(runtime)[0].body["reason"] == "quorum"
 
 
-def test_all_processors_trigger_at_once_with_reason_all_done(runtime: Runtime[GateData]) -> None:
+def test_all_processors_trigger_at_once_with_reason_all_done(runtime: GateRuntime) -> None:
     deliver(runtime, "r1", "r2", "r3", "r4", "r5", "o1", "o2", "o3")
     [message] = messages(runtime)
     assert (message.body["reason"], message.body["missing"], message.body["missing_optional"]) == (
@@ -161,7 +161,7 @@ def test_all_processors_trigger_at_once_with_reason_all_done(runtime: Runtime[Ga
 
 
 def test_tier_is_due_exactly_at_its_time_and_fires_once(
-    runtime: Runtime[GateData], clock: ManualClock
+    runtime: GateRuntime, clock: ManualClock
 ) -> None:
     deliver(runtime, "r1", "r2", "r3", "r4", "r5", "o1", "o2")
     snapshot = runtime.load(KEY)
@@ -180,7 +180,7 @@ def test_tier_is_due_exactly_at_its_time_and_fires_once(
 
 
 def test_unmet_tier_passes_and_a_later_completion_triggers_under_it(
-    runtime: Runtime[GateData], clock: ManualClock
+    runtime: GateRuntime, clock: ManualClock
 ) -> None:
     deliver(runtime, "r1", "r2", "r3", "r4", "o1")
     clock.advance(30 * 60)
@@ -194,7 +194,7 @@ def test_unmet_tier_passes_and_a_later_completion_triggers_under_it(
 
 
 def test_two_hour_tier_triggers_with_the_missing_list(
-    runtime: Runtime[GateData], clock: ManualClock
+    runtime: GateRuntime, clock: ManualClock
 ) -> None:
     deliver(runtime, "r1", "r2", "r3", "r4", "r5")
     clock.advance(2 * 3600)
@@ -208,7 +208,7 @@ def test_two_hour_tier_triggers_with_the_missing_list(
 
 
 def test_final_deadline_fails_the_key_with_the_reason(
-    runtime: Runtime[GateData], clock: ManualClock
+    runtime: GateRuntime, clock: ManualClock
 ) -> None:
     deliver(runtime, "r1", "r2", "r3")
     clock.now = FINAL - timedelta(seconds=1)
@@ -225,7 +225,7 @@ def test_final_deadline_fails_the_key_with_the_reason(
 
 
 def test_final_deadline_triggers_when_its_condition_holds(
-    runtime: Runtime[GateData], clock: ManualClock
+    runtime: GateRuntime, clock: ManualClock
 ) -> None:
     deliver(runtime, "r1", "r2", "r3", "r4")
     clock.now = FINAL
@@ -236,7 +236,7 @@ def test_final_deadline_triggers_when_its_condition_holds(
 def test_sweeper_finds_due_keys_through_the_index(tmp_path: Path, tiers: GateSpec) -> None:
     clock = ManualClock(FIRST)
     publisher = RecordingPublisher()
-    runtime = Runtime(GateActor(tiers), SqliteStore(tmp_path / "t.db"), publisher, clock=clock)
+    runtime = GateRuntime(GateActor(tiers), SqliteStore(tmp_path / "t.db"), publisher, clock=clock)
     for key in ("2025-11-28", "2025-11-29"):
         for name in ("r1", "r2", "r3", "r4", "r5"):
             runtime.deliver(
@@ -259,7 +259,7 @@ def test_sweeper_finds_due_keys_through_the_index(tmp_path: Path, tiers: GateSpe
 def test_shipped_phase2_gate_relaxes_after_two_hours() -> None:
     spec = load_spec("phase2_to_phase3")
     clock = ManualClock(FIRST)
-    runtime = Runtime(GateActor(spec), MemoryStore(), RecordingPublisher(), clock=clock)
+    runtime = GateRuntime(GateActor(spec), MemoryStore(), RecordingPublisher(), clock=clock)
     deliver(runtime, *spec.required)
     assert runtime.load(KEY).state == "partial"  # type: ignore[union-attr]
     clock.advance(2 * 3600)
@@ -268,7 +268,7 @@ def test_shipped_phase2_gate_relaxes_after_two_hours() -> None:
 
 
 def test_a_delivery_after_a_deadline_evaluates_it_without_waiting_for_the_sweeper(
-    runtime: Runtime[GateData], clock: ManualClock
+    runtime: GateRuntime, clock: ManualClock
 ) -> None:
     deliver(runtime, "r1", "r2", "r3", "r4")
     clock.advance(2 * 3600)  # the 2h tier is due, but no sweep has run
@@ -279,7 +279,7 @@ def test_a_delivery_after_a_deadline_evaluates_it_without_waiting_for_the_sweepe
 
 
 def test_backfill_keys_ignore_the_long_gone_wall_clock_deadline(
-    runtime: Runtime[GateData], clock: ManualClock
+    runtime: GateRuntime, clock: ManualClock
 ) -> None:
     clock.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # a season replayed months later
     deliver(runtime, "r1")

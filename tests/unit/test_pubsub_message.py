@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from phaseactors import InvalidMessage
-from phaseactors.logs import CloudLoggingFormatter, trace_from
-from phaseactors.pubsub_message import decode_envelope
+from phaseactors.gcp.cloud_logging import CloudLoggingFormatter, trace_from
+from phaseactors.gcp.envelope import decode_envelope
 
 
 def envelope(**message: Any) -> dict[str, Any]:

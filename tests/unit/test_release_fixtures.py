@@ -21,10 +21,10 @@ import pytest
 from phaseactors import (
     Completion,
     GateActor,
+    GateRuntime,
     MemoryStore,
     Outcome,
     RecordingPublisher,
-    Runtime,
     SqliteStore,
     Store,
     load_spec,
@@ -68,6 +68,7 @@ def memory_store() -> Store:
             store._snapshots[(GATE, key)] = actor.decode(fields)
         elif collection == "phaseactors.quarantine":
             names = {a.name for a in attrs.fields(Quarantined)}
+            fields = {"actor" if k == "gate" else k: v for k, v in fields.items()}
             store.quarantine(Quarantined(**{k: v for k, v in fields.items() if k in names}))
     return store
 
@@ -102,11 +103,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return firestore_store()
 
 
-def runtime(store: Store, key: str) -> tuple[Runtime[Any], RecordingPublisher]:
+def runtime(store: Store, key: str) -> tuple[GateRuntime, RecordingPublisher]:
     """A runtime whose clock stands a few minutes after the key's fixture was written."""
     later = datetime.fromisoformat(f"{key}T23:10:00+00:00")
     publisher = RecordingPublisher()
-    return Runtime(GateActor(SPEC), store, publisher, clock=lambda: later), publisher
+    return GateRuntime(GateActor(SPEC), store, publisher, clock=lambda: later), publisher
 
 
 def done(key: str, name: str, run: str = "run-1", **fields: Any) -> Completion:

@@ -7,28 +7,28 @@ import pytest
 from phaseactors import (
     Completion,
     GateActor,
+    GateRuntime,
     InvalidKey,
     Outcome,
     PublishFailed,
     RecordingPublisher,
-    Runtime,
 )
-from phaseactors.events import Claim, CompletionReported
-from phaseactors.machines.gate_data import GateData
-from phaseactors.machines.spec import GateSpec
+from phaseactors.core.events import Claim
+from phaseactors.gate.events import CompletionReported
+from phaseactors.gate.spec import GateSpec
 from phaseactors.stores import MemoryStore
 from support import KEY, ManualClock, done
 
 ALL = ("alpha", "beta", "gamma")
 
 
-def deliver_all(runtime: Runtime[GateData], names: tuple[str, ...] = ALL) -> None:
+def deliver_all(runtime: GateRuntime, names: tuple[str, ...] = ALL) -> None:
     for name in names:
         runtime.deliver(done(name))
 
 
 def test_all_required_done_publishes_one_trigger(
-    runtime: Runtime[GateData], publisher: RecordingPublisher
+    runtime: GateRuntime, publisher: RecordingPublisher
 ) -> None:
     deliveries = [runtime.deliver(done(name, correlation_id=f"c-{name}")) for name in ALL]
     assert [d.snapshot.state for d in deliveries] == ["partial", "partial", "triggered"]
@@ -60,7 +60,7 @@ def test_all_required_done_publishes_one_trigger(
         done("AlphaLoader", "run-1"),  # same run reported under an alias
     ],
 )
-def test_duplicates_change_nothing(runtime: Runtime[GateData], duplicate: Completion) -> None:
+def test_duplicates_change_nothing(runtime: GateRuntime, duplicate: Completion) -> None:
     first = runtime.deliver(done("alpha", "run-1", message_id="m-1"))
     again = runtime.deliver(duplicate)
     assert again.outcome is Outcome.DUPLICATE
@@ -69,7 +69,7 @@ def test_duplicates_change_nothing(runtime: Runtime[GateData], duplicate: Comple
 
 
 def test_aliases_count_once_by_membership(
-    runtime: Runtime[GateData], publisher: RecordingPublisher
+    runtime: GateRuntime, publisher: RecordingPublisher
 ) -> None:
     runtime.deliver(done("alpha", "run-1"))
     runtime.deliver(done("AlphaLoader", "run-2"))
@@ -83,14 +83,14 @@ def test_aliases_count_once_by_membership(
     assert publisher.messages == []
 
 
-def test_output_table_resolves_a_drifted_name(runtime: Runtime[GateData]) -> None:
+def test_output_table_resolves_a_drifted_name(runtime: GateRuntime) -> None:
     delivery = runtime.deliver(done("GammaV2Job", output_table="nba_raw.gamma"))
     assert delivery.outcome is Outcome.APPLIED
     assert set(delivery.snapshot.data.done) == {"gamma"}
 
 
 def test_unknown_names_are_recorded_apart_and_never_count(
-    runtime: Runtime[GateData], publisher: RecordingPublisher
+    runtime: GateRuntime, publisher: RecordingPublisher
 ) -> None:
     for name in ("delta", "epsilon", "zeta"):
         delivery = runtime.deliver(done(name))
@@ -104,7 +104,7 @@ def test_unknown_names_are_recorded_apart_and_never_count(
     assert publisher.messages == []
 
 
-def test_invalid_key_is_rejected_before_any_state(runtime: Runtime[GateData]) -> None:
+def test_invalid_key_is_rejected_before_any_state(runtime: GateRuntime) -> None:
     with pytest.raises(InvalidKey, match="game_date: '2025-11-31' is not a calendar date"):
         runtime.deliver(
             done("alpha").__class__(
@@ -115,7 +115,7 @@ def test_invalid_key_is_rejected_before_any_state(runtime: Runtime[GateData]) ->
 
 
 def test_late_completions_are_recorded_and_never_trigger_again(
-    runtime: Runtime[GateData], publisher: RecordingPublisher
+    runtime: GateRuntime, publisher: RecordingPublisher
 ) -> None:
     deliver_all(runtime)
     late = runtime.deliver(done("beta", "run-2"))
@@ -126,7 +126,7 @@ def test_late_completions_are_recorded_and_never_trigger_again(
 
 
 def test_publish_failure_is_transient_and_keeps_the_trigger_pending(
-    runtime: Runtime[GateData], publisher: RecordingPublisher
+    runtime: GateRuntime, publisher: RecordingPublisher
 ) -> None:
     deliver_all(runtime, ALL[:2])
     publisher.fail_next(1)
@@ -149,7 +149,7 @@ def test_publish_failure_is_transient_and_keeps_the_trigger_pending(
 
 
 def test_sweep_redrives_a_pending_trigger_with_the_same_id(
-    runtime: Runtime[GateData], publisher: RecordingPublisher
+    runtime: GateRuntime, publisher: RecordingPublisher
 ) -> None:
     deliver_all(runtime, ALL[:2])
     publisher.fail_next(2)
@@ -169,7 +169,7 @@ def test_crash_between_commit_and_publish_is_redriven_after_the_lease(
 ) -> None:
     """A handler commits the trigger decision with its lease, then dies before publishing."""
     store, publisher = MemoryStore(), RecordingPublisher()
-    runtime = Runtime(GateActor(spec), store, publisher, clock=clock)
+    runtime = GateRuntime(GateActor(spec), store, publisher, clock=clock)
     deliver_all(runtime, ALL[:2])
     dead = Claim(owner="dead-handler", until=clock() + runtime.lease)
     store.apply(
@@ -193,7 +193,7 @@ def test_crash_between_commit_and_publish_is_redriven_after_the_lease(
 
 
 def test_payload_is_aggregated_into_the_trigger(
-    runtime: Runtime[GateData], publisher: RecordingPublisher
+    runtime: GateRuntime, publisher: RecordingPublisher
 ) -> None:
     for name, changed in zip(ALL, (["p1", "p2"], ["p2"], None), strict=True):
         metadata = {"entities_changed": changed} if changed else {}
@@ -202,7 +202,7 @@ def test_payload_is_aggregated_into_the_trigger(
 
 
 def test_required_failure_fails_the_key_and_a_rerun_recovers(
-    runtime: Runtime[GateData], publisher: RecordingPublisher
+    runtime: GateRuntime, publisher: RecordingPublisher
 ) -> None:
     runtime.deliver(done("alpha"))
     failed = runtime.deliver(
@@ -223,9 +223,7 @@ def test_required_failure_fails_the_key_and_a_rerun_recovers(
     assert len(publisher.messages) == 1
 
 
-def test_operator_commands_are_audited(
-    runtime: Runtime[GateData], publisher: RecordingPublisher
-) -> None:
+def test_operator_commands_are_audited(runtime: GateRuntime, publisher: RecordingPublisher) -> None:
     runtime.deliver(done("alpha"))
     forced = runtime.force(KEY, reason="beta is down all day", by="oncall")
     assert forced.snapshot.state == "triggered"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from phaseactors import SpecError, UnknownGate, load_spec
-from phaseactors.completion import Status
-from phaseactors.machines.spec import find_gate
+from phaseactors.gate.completion import Status
+from phaseactors.gate.spec_loader import find_gate
 from support import REPO
 
 GOOD = """

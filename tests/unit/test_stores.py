@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from phaseactors import StoreUnavailable
-from phaseactors.machines.gate_actor import GateActor
+from phaseactors.gate.actor import GateActor
 from phaseactors.stores import MemoryStore, SqliteStore, open_store
 from phaseactors.stores.base import RetryPolicy, Store
 from phaseactors.testing import StoreContract, contract_spec

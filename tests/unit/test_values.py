@@ -10,11 +10,12 @@ import attrs
 import pytest
 
 from phaseactors import Completion, GateActor, InvalidKey, InvalidMessage, Status, trigger_id
-from phaseactors.events import Claim, CompletionReported
-from phaseactors.keys import KeyFormat, check_document_id
-from phaseactors.machines.spec import GateSpec
-from phaseactors.producer import parse_completion
-from phaseactors.snapshot import HistoryEntry, OutboxEntry
+from phaseactors.core.events import Claim
+from phaseactors.core.snapshot import HistoryEntry, OutboxEntry
+from phaseactors.gate.events import CompletionReported
+from phaseactors.gate.keys import KeyFormat, check_document_id
+from phaseactors.gate.producer import parse_completion
+from phaseactors.gate.spec import GateSpec
 from support import KEY, T0, done
 
 
@@ -62,7 +63,7 @@ def test_trigger_id_is_gate_key_generation() -> None:
 
 
 def test_outbox_lease_claimability() -> None:
-    from phaseactors.snapshot import Lease
+    from phaseactors.core.snapshot import Lease
 
     entry = OutboxEntry(id="t", topic="x", body={}, created_at=T0)
     leased = attrs.evolve(entry, lease=Lease(owner="a", until=T0 + timedelta(seconds=30)))

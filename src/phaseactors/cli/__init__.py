@@ -7,8 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ..core.untrusted import printable
 from ..errors import PhaseactorsError
-from ..untrusted import printable
 from . import deliver, demo, diagram, listing, operate, serve, status, sweep
 from .common import exit_code_for
 

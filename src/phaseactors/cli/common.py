@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import socket
 import sys
 from typing import Any
 
+from ..config import Settings
 from ..errors import ConfigurationError, PermanentError, SpecError, TransientError
+from ..gate.actor import GateActor
+from ..gate.operations import GateRuntime
+from ..gate.spec import GateSpec
+from ..gate.spec_loader import load_spec
 from ..limits import MAX_REASON_LENGTH
-from ..machines.gate_actor import GateActor
-from ..machines.gate_data import GateData
-from ..machines.spec import GateSpec, load_spec
 from ..publishers import open_publisher
-from ..runtime import Runtime
 from ..stores import open_store
 
 __all__ = [
@@ -39,7 +39,7 @@ EXIT_TRANSIENT = 75  # EX_TEMPFAIL: retry later
 def add_common(parser: argparse.ArgumentParser, *, gate_default: str | None = None) -> None:
     parser.add_argument(
         "--gate",
-        default=gate_default or os.environ.get("PHASEACTORS_GATE"),
+        default=gate_default or Settings.from_env().gate,
         help="gate name (machines/NAME.toml) or path to a gate file [$PHASEACTORS_GATE]",
     )
     parser.add_argument(
@@ -60,11 +60,11 @@ def add_common(parser: argparse.ArgumentParser, *, gate_default: str | None = No
 
 def open_runtime(
     args: argparse.Namespace, *, publisher_default: str = "log://"
-) -> tuple[GateSpec, Runtime[GateData]]:
+) -> tuple[GateSpec, GateRuntime]:
     if not args.gate:
         raise PermanentError("no gate given: use --gate NAME|PATH or set PHASEACTORS_GATE")
     spec = load_spec(args.gate)
-    runtime = Runtime(
+    runtime = GateRuntime(
         GateActor(spec),
         open_store(args.store),
         open_publisher(args.publisher, default=publisher_default),
@@ -75,8 +75,9 @@ def open_runtime(
 def operator_name() -> str:
     """Who is running an operator command, for the audit trail: ``$PHASEACTORS_OPERATOR``,
     else the login name at this host. Self-asserted: the CLI cannot prove who ran it."""
-    if os.environ.get("PHASEACTORS_OPERATOR"):
-        return os.environ["PHASEACTORS_OPERATOR"]
+    operator = Settings.from_env().operator
+    if operator:
+        return operator
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

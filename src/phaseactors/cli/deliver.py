@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from ..actor import Outcome
+from ..core.actor import Outcome
 from .common import add_common, emit_json, open_runtime
 
 _NOTES = {
@@ -64,7 +64,7 @@ def _body(args: argparse.Namespace, key_field: str) -> tuple[dict[str, Any] | by
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..intake import accept_message
+    from ..gate.intake import accept_message
 
     spec, runtime = open_runtime(args)
     body, source = _body(args, spec.key.field)

@@ -9,7 +9,6 @@ finishes the key with one trigger in total.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import time
 from collections import Counter
@@ -20,13 +19,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..actor import Outcome
-from ..machines.gate_actor import GateActor
-from ..machines.gate_data import GateData
-from ..machines.gate_status import gate_status
-from ..machines.spec import GateSpec, find_gate, load_spec
+from ..config import Settings
+from ..core.actor import Outcome
+from ..gate.actor import GateActor
+from ..gate.operations import GateRuntime
+from ..gate.spec import GateSpec
+from ..gate.spec_loader import find_gate, load_spec
+from ..gate.status import gate_status
 from ..publishers import JsonlPublisher, open_publisher, read_jsonl
-from ..runtime import Runtime
 from ..stores import DEFAULT_STORE_URL, MemoryStore, open_store
 from .common import add_common, emit_json
 from .render import render_history, render_status
@@ -101,14 +101,14 @@ def plan(spec: GateSpec, key: str, copies: int, seed: int) -> list[tuple[dict[st
     return deliveries
 
 
-_worker_runtime: Runtime[GateData] | None = None
+_worker_runtime: GateRuntime | None = None
 _worker_spec: GateSpec | None = None
 
 
 def _init_worker(gate: str, store: str, publisher: str, lease: float) -> None:
     global _worker_runtime, _worker_spec
     _worker_spec = load_spec(gate)
-    _worker_runtime = Runtime(
+    _worker_runtime = GateRuntime(
         GateActor(_worker_spec),
         open_store(store),
         open_publisher(publisher),
@@ -117,7 +117,7 @@ def _init_worker(gate: str, store: str, publisher: str, lease: float) -> None:
 
 
 def _deliver(body: dict[str, Any], message_id: str) -> dict[str, Any]:
-    from ..intake import accept_message
+    from ..gate.intake import accept_message
 
     assert _worker_runtime is not None
     assert _worker_spec is not None
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     gate_path = str(find_gate(args.gate))
     spec = load_spec(gate_path)
     key = spec.key.validate(args.key)
-    store_url = args.store or os.environ.get("PHASEACTORS_STORE") or DEFAULT_STORE_URL
+    store_url = args.store or Settings.from_env().store or DEFAULT_STORE_URL
     publisher_url = args.publisher or _default_publisher(store_url)
     if args.scenario == "stuck":
         from .demo_stuck import run_stuck
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
 
     store = open_store(store_url)
     mode = "threads" if isinstance(store, MemoryStore) else args.mode
-    runtime = Runtime(
+    runtime = GateRuntime(
         GateActor(spec),
         store,
         open_publisher(publisher_url),
@@ -243,9 +243,9 @@ def run(args: argparse.Namespace) -> int:
         emit_json(summary)
     else:
         print("\ntransitions:")
-        print(render_history(status["history"]))
+        print(render_history(status.history))
         print("\nstatus:")
-        print(render_status({**status, "history": []}))
+        print(render_status(status, history=False))
         print(
             f"\n{summary['completions_recorded']} completions recorded,"
             f" {summary['duplicates_ignored']} duplicates ignored,"
@@ -259,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _finish_pending(
-    runtime: Runtime[GateData], key: str, lease_seconds: float, say: Callable[[str], None]
+    runtime: GateRuntime, key: str, lease_seconds: float, say: Callable[[str], None]
 ) -> list[str]:
     """Publish a trigger left pending (a failed publish, or a crashed earlier run's lease)."""
     published: list[str] = []

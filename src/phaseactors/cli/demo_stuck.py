@@ -14,13 +14,12 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from ..machines.gate_actor import GateActor
-from ..machines.gate_data import GateData
-from ..machines.gate_status import gate_status
-from ..machines.spec import GateSpec
-from ..producer import parse_completion
+from ..gate.actor import GateActor
+from ..gate.operations import GateRuntime
+from ..gate.producer import parse_completion
+from ..gate.spec import GateSpec
+from ..gate.status import gate_status
 from ..publishers import open_publisher
-from ..runtime import Runtime
 from ..stores import open_store
 from .common import emit_json
 from .render import render_history
@@ -61,7 +60,7 @@ def run_stuck(args: argparse.Namespace, spec: GateSpec, store_url: str, publishe
     timeline.append((max(t for t, _, _ in timeline) + timedelta(hours=1), "sweep", "again"))
 
     clock = SimulatedClock(min(starts.values()))
-    runtime = Runtime(
+    runtime = GateRuntime(
         GateActor(spec), open_store(store_url), open_publisher(publisher_url), clock=clock
     )
     say(f"stuck scenario on {spec.name}: {', '.join(KEYS)} on a simulated clock")
@@ -91,11 +90,11 @@ def run_stuck(args: argparse.Namespace, spec: GateSpec, store_url: str, publishe
     else:
         for key in KEYS:
             print(f"\nhistory of {key}:")
-            print(render_history(gate_status(spec, _load(runtime, key))["history"]))
+            print(render_history(_load(runtime, key).history))
     return 0 if all(len(p) <= 1 for p in published.values()) else 1
 
 
-def _deliver(runtime: Runtime[GateData], spec: GateSpec, key: str, names: list[str]) -> None:
+def _deliver(runtime: GateRuntime, spec: GateSpec, key: str, names: list[str]) -> None:
     for name in names:
         body = {
             "processor_name": name,
@@ -106,13 +105,13 @@ def _deliver(runtime: Runtime[GateData], spec: GateSpec, key: str, names: list[s
         runtime.deliver(parse_completion(body, spec.key.field))
 
 
-def _load(runtime: Runtime[GateData], key: str) -> Any:
+def _load(runtime: GateRuntime, key: str) -> Any:
     snapshot = runtime.load(key)
     assert snapshot is not None
     return snapshot
 
 
-def _key_of(runtime: Runtime[GateData], message_id: str) -> str:
+def _key_of(runtime: GateRuntime, message_id: str) -> str:
     for key in KEYS:
         trigger = _load(runtime, key).data.trigger
         if trigger is not None and trigger.message_id == message_id:
@@ -120,29 +119,29 @@ def _key_of(runtime: Runtime[GateData], message_id: str) -> str:
     raise AssertionError(f"message {message_id} belongs to no scenario key")
 
 
-def _describe(spec: GateSpec, runtime: Runtime[GateData], key: str) -> str:
+def _describe(spec: GateSpec, runtime: GateRuntime, key: str) -> str:
     status = gate_status(spec, _load(runtime, key))
-    passed = [d["name"] for d in status["deadlines"] if d["passed"]]
-    text = f"{status['state']}"
-    if status["trigger"]:
-        text += f" ({status['trigger']['reason']}; missing {status['missing_optional']})"
-    elif status["failed_reason"]:
-        text += f" ({status['failed_reason']})"
+    passed = [d.name for d in status.deadlines if d.passed]
+    text = status.state
+    if status.trigger:
+        text += f" ({status.trigger.reason}; missing {list(status.missing_optional)})"
+    elif status.failed_reason:
+        text += f" ({status.failed_reason})"
     return f"{text}; deadlines passed: {', '.join(passed) or 'none'}"
 
 
 def _summary(
-    spec: GateSpec, runtime: Runtime[GateData], published: dict[str, list[str]]
+    spec: GateSpec, runtime: GateRuntime, published: dict[str, list[str]]
 ) -> dict[str, Any]:
     keys = {}
     for key in KEYS:
         status = gate_status(spec, _load(runtime, key))
         keys[key] = {
-            "state": status["state"],
-            "reason": (status["trigger"] or {}).get("reason") or status["failed_reason"],
-            "missing": status["missing"],
-            "missing_optional": status["missing_optional"],
-            "deadlines_passed": [d["name"] for d in status["deadlines"] if d["passed"]],
+            "state": status.state,
+            "reason": status.trigger.reason if status.trigger else status.failed_reason,
+            "missing": list(status.missing),
+            "missing_optional": list(status.missing_optional),
+            "deadlines_passed": [d.name for d in status.deadlines if d.passed],
             "triggers_published": len(published[key]),
         }
     return {"gate": spec.name, "scenario": "stuck", "keys": keys}

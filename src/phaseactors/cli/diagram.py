@@ -11,11 +11,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..diagrams import FORMATS, render
-from ..machines.gate_actor import GateActor
-from ..machines.gate_data import GateData
-from ..machines.spec import GateSpec, load_spec
-from ..snapshot import Snapshot
+from ..core.snapshot import Snapshot
+from ..gate.actor import GateActor
+from ..gate.data import GateData
+from ..gate.diagrams import FORMATS, render
+from ..gate.spec import GateSpec
+from ..gate.spec_loader import load_spec
 from ..stores import Store, open_store
 from .common import EXIT_PERMANENT
 

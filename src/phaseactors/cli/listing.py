@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
-from ..clock import utcnow
-from ..machines.gate_status import gate_status
-from ..machines.policy import parse_duration
+from ..core.clock import format_utc, utcnow
+from ..core.codec import history_json
+from ..gate.policy import parse_duration
+from ..gate.status import GateStatus, gate_status
 from .common import EXIT_PERMANENT, add_common, emit_json, open_runtime
 from .render import render_history, table
 
@@ -39,31 +41,32 @@ def run_list(args: argparse.Namespace) -> int:
     spec, runtime = open_runtime(args)
     states = args.state or ["waiting", "partial", "complete", "failed"]
     cutoff = utcnow() - args.older_than if args.older_than else None
-    rows = []
+    statuses: list[GateStatus] = []
     for snapshot in runtime.store.scan(runtime.actor, states=states):
         if cutoff is not None and snapshot.updated_at is not None and snapshot.updated_at > cutoff:
             continue
-        status = gate_status(spec, snapshot)
-        rows.append(
-            {
-                "key": snapshot.key,
-                "state": snapshot.state,
-                "generation": snapshot.generation,
-                "updated_at": status["updated_at"],
-                "done": len(status["done"]),
-                "missing": status["missing"],
-                "missing_optional": status["missing_optional"],
-                "failed_reason": status["failed_reason"],
-                "due_at": status["due_at"],
-                "profile": status["profile"],
-            }
-        )
-        if len(rows) >= args.limit:
+        statuses.append(gate_status(spec, snapshot))
+        if len(statuses) >= args.limit:
             break
     if args.json:
+        rows = [
+            {
+                "key": s.key,
+                "state": s.state,
+                "generation": s.generation,
+                "updated_at": format_utc(s.updated_at),
+                "done": len(s.done),
+                "missing": list(s.missing),
+                "missing_optional": list(s.missing_optional),
+                "failed_reason": s.failed_reason,
+                "due_at": format_utc(s.due_at),
+                "profile": s.profile,
+            }
+            for s in statuses
+        ]
         emit_json({"gate": spec.name, "states": states, "keys": rows})
         return 0
-    if not rows:
+    if not statuses:
         print(
             f"{spec.name}: no keys in {', '.join(states)}"
             + (f" older than {args.older_than}" if args.older_than else "")
@@ -74,22 +77,22 @@ def run_list(args: argparse.Namespace) -> int:
             ("key", "state", "gen", "done", "updated (UTC)", "next deadline", "missing / reason"),
             [
                 (
-                    r["key"],
-                    r["state"],
-                    r["generation"],
-                    r["done"],
-                    (r["updated_at"] or "")[:19],
-                    (r["due_at"] or "")[:16],
-                    r["failed_reason"] or _missing(r["missing"]),
+                    s.key,
+                    s.state,
+                    s.generation,
+                    len(s.done),
+                    s.updated_at.strftime("%Y-%m-%dT%H:%M:%S") if s.updated_at else "",
+                    s.due_at.strftime("%Y-%m-%dT%H:%M") if s.due_at else "",
+                    s.failed_reason or _missing(s.missing),
                 )
-                for r in rows
+                for s in statuses
             ],
         )
     )
     return 0
 
 
-def _missing(names: list[str], shown: int = 3) -> str:
+def _missing(names: Sequence[str], shown: int = 3) -> str:
     if not names:
         return "-"
     more = f" (+{len(names) - shown} more)" if len(names) > shown else ""
@@ -102,9 +105,9 @@ def run_history(args: argparse.Namespace) -> int:
     if snapshot is None:
         print(f"{spec.name}/{args.key}: no such key", file=sys.stderr)
         return EXIT_PERMANENT
-    history = gate_status(spec, snapshot)["history"]
     if args.json:
+        history = [history_json(h) for h in snapshot.history]
         emit_json({"gate": spec.name, "key": snapshot.key, "history": history})
     else:
-        print(render_history(history))
+        print(render_history(snapshot.history))
     return 0

@@ -1,15 +1,19 @@
 """Human-readable renderings of a gate key's status for the terminal.
 
 Everything shown may come from a producer or an operator (names, ids, reasons, errors), so
-every value goes through :func:`~phaseactors.untrusted.printable`: a control character or a
-newline is shown escaped and cannot forge a line or restyle the terminal."""
+every value goes through :func:`~phaseactors.core.untrusted.printable`: a control character
+or a newline is shown escaped and cannot forge a line or restyle the terminal."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from ..untrusted import printable
+from ..core.snapshot import HistoryEntry
+from ..core.untrusted import printable
+from ..gate.data import CompletionRecord
+from ..gate.status import GateStatus
 
 __all__ = ["render_history", "render_status", "table"]
 
@@ -27,65 +31,63 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _time(text: str | None) -> str:
-    return (text or "")[11:19]
+def _time(value: datetime | None) -> str:
+    return value.strftime("%H:%M:%S") if value else ""
 
 
-def render_history(history: Sequence[dict[str, Any]]) -> str:
+def render_history(history: Sequence[HistoryEntry]) -> str:
     rows = [
         (
-            _time(h["at"]),
-            h["generation"],
-            f"{h['source']} -> {h['target']}",
-            h["event"],
-            h.get("cause", "") + (f" (by {h['by']})" if h.get("by") else ""),
+            _time(h.at),
+            h.generation,
+            f"{h.source} -> {h.target}",
+            h.event,
+            h.cause + (f" (by {h.by})" if h.by else ""),
         )
         for h in history
     ]
     return table(("at (UTC)", "gen", "transition", "event", "cause"), rows)
 
 
-def render_status(status: dict[str, Any]) -> str:
+def render_status(status: GateStatus, *, history: bool = True) -> str:
     """The ``phaseactors status`` screen: state, trigger, per-processor table, history."""
     lines = [
-        f"{status['gate']} / {printable(status['key'])}: {status['state'].upper()}"
-        f"  (generation {status['generation']}, version {status['version']})"
+        f"{status.gate} / {printable(status.key)}: {status.state.upper()}"
+        f"  (generation {status.generation}, version {status.version})"
     ]
-    if status.get("failed_reason"):
-        lines.append(f"failed: {printable(status['failed_reason'])}")
-    trigger = status["trigger"]
+    if status.failed_reason:
+        lines.append(f"failed: {printable(status.failed_reason)}")
+    trigger = status.trigger
     if trigger is None:
         lines.append("trigger: not decided")
     else:
         published = (
-            f"published as {trigger['message_id']}" if trigger["published"] else "NOT YET PUBLISHED"
+            f"published as {trigger.message_id}" if trigger.published else "NOT YET PUBLISHED"
         )
-        lines.append(
-            printable(f"trigger: {trigger['trigger_id']}  {published}  ({trigger['reason']})")
-        )
-    for entry in status["pending_outbox"]:
-        lease = entry.get("lease")
-        held = f", leased to {lease['owner']} until {lease['until']}" if lease else ""
-        error = f", last error: {entry['last_error']}" if entry.get("last_error") else ""
+        lines.append(printable(f"trigger: {trigger.trigger_id}  {published}  ({trigger.reason})"))
+    for entry in status.pending_outbox:
+        lease = entry.lease
+        held = f", leased to {lease.owner} until {lease.until.isoformat()}" if lease else ""
+        error = f", last error: {entry.last_error}" if entry.last_error else ""
         lines.append(
             printable(
-                f"pending outbox: {entry['id']} -> {entry['topic']}"
-                f" ({entry['publish_attempts']} failed attempts{held}{error})"
+                f"pending outbox: {entry.id} -> {entry.topic}"
+                f" ({entry.publish_attempts} failed attempts{held}{error})"
             )
         )
     rows: list[tuple[Any, ...]] = []
-    for name in status["required"] + status["optional"]:
-        kind = "required" if name in status["required"] else "optional"
-        record = status["done"].get(name)
-        failure = status["failures"].get(name)
+    for name in status.expected:
+        kind = "required" if name in status.required else "optional"
+        record = status.done.get(name)
+        failure = status.failures.get(name)
         if record is not None:
             rows.append(_row(name, kind, "done", record))
         elif failure is not None:
             rows.append(_row(name, kind, "FAILED", failure))
         else:
             rows.append((name, kind, "missing", "", "", "", ""))
-    rows.extend(_row(r["processor"], "-", "late", r) for r in status["late"])
-    rows.extend(_row(n, "-", "unknown", r) for n, r in status["unknown"].items())
+    rows.extend(_row(r.processor, "-", "late", r) for r in status.late)
+    rows.extend(_row(n, "-", "unknown", r) for n, r in status.unknown.items())
     lines += [
         "",
         table(
@@ -101,30 +103,28 @@ def render_status(status: dict[str, Any]) -> str:
             rows,
         ),
     ]
-    done = len(status["done"])
     lines.append(
-        f"\n{done} of {len(status['required']) + len(status['optional'])} done;"
-        f" missing: {', '.join(status['missing']) or 'none'}"
+        f"\n{len(status.done)} of {len(status.expected)} done;"
+        f" missing: {', '.join(status.missing) or 'none'}"
     )
-    others = status.get("unknown_other", 0) + status.get("late_dropped", 0)
-    if others:
+    if status.unknown_other or status.late_dropped:
         lines.append(
-            f"not kept: {status.get('unknown_other', 0)} more unknown and"
-            f" {status.get('late_dropped', 0)} older late reports (counted only)"
+            f"not kept: {status.unknown_other} more unknown and {status.late_dropped} older"
+            " late reports (counted only)"
         )
-    if status["history"]:
-        lines += ["", render_history(status["history"])]
+    if history and status.history:
+        lines += ["", render_history(status.history)]
     return "\n".join(lines)
 
 
-def _row(name: str, kind: str, state: str, record: dict[str, Any]) -> tuple[Any, ...]:
-    status = record["status"] if state in ("done", "late", "unknown") else "failed"
+def _row(name: str, kind: str, state: str, record: CompletionRecord) -> tuple[Any, ...]:
+    status = record.status if state in ("done", "late", "unknown") else "failed"
     return (
         name,
         kind,
         f"{state} ({status})" if state != "FAILED" else state,
-        record["reported_as"],
-        record["execution_id"],
-        record["correlation_id"],
-        _time(record["received_at"]),
+        record.reported_as,
+        record.execution_id,
+        record.correlation_id,
+        _time(record.received_at),
     )

@@ -5,21 +5,22 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..errors import ConfigurationError
 from .common import add_common
 
-_SIGNATURES = {"handle": "cloudevent", "push": "http", "status": "http", "sweep": "http"}
+_TARGETS = ("handle", "push", "status", "sweep")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the Cloud Function locally (needs the gcp extra)",
-        description="Serve one entry point of phaseactors.functions: `handle` (CloudEvents, as"
+        description="Serve one entry point of phaseactors.gcp.functions: `handle` (CloudEvents, as"
         " Eventarc delivers them), `push` (a Pub/Sub push subscription; needs --push-token or"
         " $PHASEACTORS_PUSH_AUDIENCE), `sweep` (for a scheduler) or `status` (health and ?key="
         " lookups).",
     )
-    parser.add_argument("--target", choices=sorted(_SIGNATURES), default="handle")
+    parser.add_argument("--target", choices=_TARGETS, default="handle")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--dead-letter-topic", help="also publish permanent failures here")
@@ -44,19 +45,14 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update({k: v for k, v in settings.items() if v})
     os.environ["FUNCTION_TARGET"] = args.target
     if args.target == "push":  # refuse a configuration that lets anyone in, before starting
-        from ..push_auth import PushAuth
+        from ..gcp.push_auth import PushAuth
 
         PushAuth.from_env(os.environ)
     try:
-        import functions_framework
-    except ImportError:  # pragma: no cover - depends on the installed extras
-        raise SystemExit(
+        from ..gcp.local import serve
+    except ImportError:  # depends on the installed extras
+        raise ConfigurationError(
             "phaseactors serve needs the gcp extra: pip install 'phaseactors[gcp]'"
         ) from None
-    from .. import functions
-
-    app = functions_framework.create_app(  # type: ignore[no-untyped-call]
-        target=args.target, source=functions.__file__, signature_type=_SIGNATURES[args.target]
-    )
-    app.run(host=args.host, port=args.port)
+    serve(args.target, args.host, args.port)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..machines.gate_status import gate_status
+from ..gate.status import gate_status
 from .common import EXIT_PERMANENT, add_common, emit_json, open_runtime
 from .render import render_status
 
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_PERMANENT
     status = gate_status(spec, snapshot)
     if args.json:
-        emit_json(status)
+        emit_json(status.to_json())
     else:
         print(render_status(status))
     return 0

@@ -6,9 +6,8 @@ adapter is imported only when a Pub/Sub URL is opened.
 
 from __future__ import annotations
 
-import os
-
-from .base import Publisher
+from ..config import Settings
+from ..core.publisher import Publisher
 from .jsonl import JsonlPublisher, read_jsonl
 from .log import LogPublisher
 from .recording import Published, RecordingPublisher
@@ -26,7 +25,7 @@ __all__ = [
 
 def open_publisher(url: str | None = None, default: str = "log://") -> Publisher:
     """Open the publisher named by ``url``, else ``$PHASEACTORS_PUBLISHER``, else ``default``."""
-    url = url or os.environ.get("PHASEACTORS_PUBLISHER") or default
+    url = url or Settings.from_env().publisher or default
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise ValueError(f"publisher URL {url!r} has no scheme")
@@ -39,7 +38,7 @@ def open_publisher(url: str | None = None, default: str = "log://") -> Publisher
     if scheme == "memory":
         return RecordingPublisher()
     if scheme == "pubsub":
-        from ..pubsub import open_pubsub_publisher
+        from .pubsub import open_pubsub_publisher
 
         return open_pubsub_publisher(rest)
     raise ValueError(

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..clock import utcnow
+from ..core.clock import utcnow
+from ..core.snapshot import OutboxEntry
 from ..errors import PublishFailed
-from ..snapshot import OutboxEntry
 
 __all__ = ["JsonlPublisher", "read_jsonl"]
 

@@ -6,7 +6,7 @@ import json
 import logging
 import uuid
 
-from ..snapshot import OutboxEntry
+from ..core.snapshot import OutboxEntry
 
 __all__ = ["LogPublisher"]
 

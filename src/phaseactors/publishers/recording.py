@@ -9,8 +9,8 @@ from typing import Any
 
 from attrs import frozen
 
+from ..core.snapshot import OutboxEntry
 from ..errors import PublishFailed
-from ..snapshot import OutboxEntry
 
 __all__ = ["Published", "RecordingPublisher"]
 
@@ -82,7 +82,3 @@ class RecordingPublisher:
             message_id = f"recorded-{next(self._ids)}"
             self.raw_messages.append((topic, data, dict(attributes), message_id))
             return message_id
-
-    def by_entry(self, entry_id: str) -> list[Published]:
-        with self._lock:
-            return [m for m in self.messages if m.entry_id == entry_id]

@@ -8,9 +8,9 @@ Google client libraries.
 
 from __future__ import annotations
 
-import os
 from urllib.parse import parse_qs, urlsplit
 
+from ..config import Settings
 from .base import Applied, OptimisticStore, Quarantined, RetryPolicy, Store
 from .memory import MemoryStore
 from .sqlite import SqliteStore
@@ -32,7 +32,7 @@ DEFAULT_STORE_URL = "sqlite:///phaseactors.db"
 
 def open_store(url: str | None = None) -> Store:
     """Open the store named by ``url``, else ``$PHASEACTORS_STORE``, else the default file."""
-    url = url or os.environ.get("PHASEACTORS_STORE") or DEFAULT_STORE_URL
+    url = url or Settings.from_env().store or DEFAULT_STORE_URL
     parts = urlsplit(url)
     options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     if parts.scheme == "memory":

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ..actor import Actor
-from ..snapshot import Snapshot
+from ..core.actor import Actor
+from ..core.snapshot import Snapshot
 from .base import OptimisticStore, Quarantined, RetryPolicy
 
 __all__ = ["MemoryStore"]
@@ -95,9 +95,9 @@ class MemoryStore(OptimisticStore):
         with self._lock:
             self._quarantine.append(record)
 
-    def quarantined(self, gate: str | None = None, limit: int = 100) -> list[Quarantined]:
+    def quarantined(self, actor: str | None = None, limit: int = 100) -> list[Quarantined]:
         with self._lock:
-            items = [q for q in reversed(self._quarantine) if gate is None or q.gate == gate]
+            items = [q for q in reversed(self._quarantine) if actor is None or q.actor == actor]
         return items[:limit]
 
     def close(self) -> None:

@@ -24,12 +24,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..actor import Actor
-from ..clock import format_utc, parse_utc
+from ..core.actor import Actor
+from ..core.clock import format_utc, parse_utc
+from ..core.events import Event
+from ..core.snapshot import Snapshot
 from ..errors import ContentionError, StoreRejected, StoreUnavailable
-from ..events import Event
 from ..limits import MAX_DOCUMENT_BYTES
-from ..snapshot import Snapshot
 from .base import Applied, OptimisticStore, Quarantined, RetryPolicy
 
 __all__ = ["SqliteStore"]
@@ -49,7 +49,6 @@ CREATE TABLE IF NOT EXISTS actors (
     doc TEXT NOT NULL,
     PRIMARY KEY (gate, key)
 );
-DROP INDEX IF EXISTS actors_by_state;
 CREATE INDEX IF NOT EXISTS actors_state ON actors (gate, state);
 CREATE INDEX IF NOT EXISTS actors_pending ON actors (gate, key) WHERE pending_outbox > 0;
 CREATE INDEX IF NOT EXISTS actors_due ON actors (gate, due_at) WHERE due_at IS NOT NULL;
@@ -68,6 +67,7 @@ _DECODED_LIMIT = 4096
 _KEY_LOCKS = 64
 _INDEXED = ("state", "pending_outbox", "due_at")  # the columns the indexes cover
 _BUSY_SLEEP = 0.0004  # seconds, at most, between tries for a lock another connection holds
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)  # primary result codes
 
 
 class SqliteStore(OptimisticStore):
@@ -81,7 +81,7 @@ class SqliteStore(OptimisticStore):
         busy_timeout: float = 30.0,
         synchronous: str = "NORMAL",
     ) -> None:
-        super().__init__(retry or RetryPolicy(max_attempts=64, max_delay=0.1))
+        super().__init__(retry)
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {_SYNCHRONOUS}, got {synchronous!r}")
         self.path = Path(path)
@@ -105,7 +105,7 @@ class SqliteStore(OptimisticStore):
                 conn.executescript(_SCHEMA)
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
+                if not _locked(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(random.uniform(0.01, 0.05))
 
@@ -136,7 +136,7 @@ class SqliteStore(OptimisticStore):
             try:
                 return self._conn().execute(sql, args)
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc):
+                if not _locked(exc):
                     raise
                 now = time.monotonic()
                 deadline = deadline or now + self.busy_timeout
@@ -144,12 +144,12 @@ class SqliteStore(OptimisticStore):
                     raise
                 time.sleep(random.uniform(0, _BUSY_SLEEP))
 
-    def _errors(self, what: str, *, gate: str = "", key: str = "") -> _SqliteErrors:
-        return _SqliteErrors(self, what, gate=gate, key=key)
+    def _errors(self, what: str, *, actor: str = "", key: str = "") -> _SqliteErrors:
+        return _SqliteErrors(self, what, actor=actor, key=key)
 
     def _read(self, actor: Actor[D], key: str) -> tuple[Snapshot[D] | None, Any]:
         """The snapshot, and as token its version and indexed columns (see ``_commit``)."""
-        with self._errors("read"):
+        with self._errors("read", actor=actor.name, key=key):
             row = self._execute(
                 "SELECT version, state, pending_outbox, due_at, doc FROM actors"
                 " WHERE gate=? AND key=?",
@@ -186,7 +186,7 @@ class SqliteStore(OptimisticStore):
             "doc": doc,
         }
         indexed = (snapshot.state, len(snapshot.outbox), format_utc(actor.due_at(snapshot)))
-        with self._errors("commit", key=key, gate=actor.name):
+        with self._errors("commit", actor=actor.name, key=key):
             # One statement, so one implicit transaction: the version guard and the write
             # are atomic, and the write lock is held for the write alone.
             if token is None:
@@ -251,7 +251,7 @@ class SqliteStore(OptimisticStore):
                 " VALUES (?,?,?,?,?,?)",
                 (
                     format_utc(record.at),
-                    record.gate,
+                    record.actor,
                     record.reason,
                     record.source,
                     record.message_id,
@@ -259,19 +259,19 @@ class SqliteStore(OptimisticStore):
                 ),
             )
 
-    def quarantined(self, gate: str | None = None, limit: int = 100) -> list[Quarantined]:
+    def quarantined(self, actor: str | None = None, limit: int = 100) -> list[Quarantined]:
         sql = "SELECT at, gate, reason, source, message_id, raw FROM quarantine"
         args: list[Any] = []
-        if gate is not None:
+        if actor is not None:
             sql += " WHERE gate=?"
-            args.append(gate)
+            args.append(actor)
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
         with self._errors("read quarantine"):
             rows = self._execute(sql, args).fetchall()
         return [
             Quarantined(
-                at=parse_utc(at), gate=g, reason=reason, source=source, message_id=mid, raw=raw
+                at=parse_utc(at), actor=g, reason=reason, source=source, message_id=mid, raw=raw
             )
             for at, g, reason, source, mid, raw in rows
         ]
@@ -283,12 +283,17 @@ class SqliteStore(OptimisticStore):
         self._local = threading.local()
 
 
+def _locked(error: sqlite3.Error) -> bool:
+    """Another connection holds the lock (by SQLite's error code, not its message)."""
+    return (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _BUSY_CODES
+
+
 class _SqliteErrors:
     """Translate sqlite3 errors: a lock held past the busy timeout is contention, the rest is
     the store being unavailable."""
 
-    def __init__(self, store: SqliteStore, what: str, *, gate: str = "", key: str = "") -> None:
-        self.store, self.what, self.gate, self.key = store, what, gate, key
+    def __init__(self, store: SqliteStore, what: str, *, actor: str = "", key: str = "") -> None:
+        self.store, self.what, self.actor, self.key = store, what, actor, key
 
     def __enter__(self) -> None:
         return None
@@ -296,9 +301,8 @@ class _SqliteErrors:
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if not isinstance(exc, sqlite3.Error):
             return
-        message = str(exc)
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in message:
-            error: Exception = ContentionError(self.gate or "?", self.key or "?", 1)
+        if _locked(exc) and self.key:
+            error: Exception = ContentionError(self.actor, self.key, 1)
         else:
-            error = StoreUnavailable(f"{self.store!r}: {self.what} failed: {message}")
+            error = StoreUnavailable(f"{self.store!r}: {self.what} failed: {exc}")
         raise error from exc

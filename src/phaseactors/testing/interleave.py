@@ -8,7 +8,7 @@ choices, so a failing schedule shrinks to a short, readable list of steps.
     scheduler = Scheduler()
     store = InstrumentedMemoryStore(scheduler)
     publisher = InstrumentedPublisher(scheduler)
-    runtime = Runtime(actor, store, publisher)
+    runtime = GateRuntime(actor, store, publisher)
     scheduler.spawn("d1", lambda: runtime.deliver(c1))
     while scheduler.paused():
         worker = scheduler.paused()[0]
@@ -22,11 +22,11 @@ from typing import Any, TypeVar
 
 import greenlet
 
-from ..actor import Actor
+from ..core.actor import Actor
+from ..core.events import Event
+from ..core.snapshot import OutboxEntry, Snapshot
 from ..errors import PublishFailed
-from ..events import Event
 from ..publishers.recording import RecordingPublisher
-from ..snapshot import OutboxEntry, Snapshot
 from ..stores.base import Applied, RetryPolicy
 from ..stores.memory import MemoryStore
 

@@ -15,23 +15,25 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pytest
 
-from ..actor import Outcome, Stepped
-from ..completion import Completion
+from ..core.actor import Actor, Outcome, Stepped
+from ..core.events import Claim, Event, OutboxPublished
+from ..core.snapshot import Snapshot
 from ..errors import ContentionError
-from ..events import Claim, CompletionReported, Event, OutboxPublished
-from ..machines.gate_actor import GateActor
-from ..machines.gate_data import GateData
-from ..machines.spec import GateSpec, spec_from_mapping
-from ..snapshot import Snapshot
+from ..gate.actor import GateActor
+from ..gate.completion import Completion
+from ..gate.events import CompletionReported
+from ..gate.spec import GateSpec
+from ..gate.spec_loader import spec_from_mapping
 from ..stores.base import Quarantined, RetryPolicy, Store
 
 __all__ = ["InterferingActor", "StoreContract", "contract_spec"]
 
 T0 = datetime(2025, 11, 29, 12, 0, tzinfo=UTC)
+D = TypeVar("D")
 
 
 def contract_spec(processors: int = 3) -> GateSpec:
@@ -48,9 +50,11 @@ def contract_spec(processors: int = 3) -> GateSpec:
     )
 
 
-def completion_event(processor: str, key: str = "2025-11-29", *, claim: bool = False) -> Event:
+def completion_event(
+    processor: str, key: str = "2025-11-29", *, claim: bool = False, at: datetime = T0
+) -> Event:
     return CompletionReported(
-        at=T0,
+        at=at,
         completion=Completion(
             processor=processor, key=key, status="success", execution_id=f"{processor}-run"
         ),
@@ -58,11 +62,11 @@ def completion_event(processor: str, key: str = "2025-11-29", *, claim: bool = F
     )
 
 
-class InterferingActor:
-    """Wraps an actor; before each of its first ``times`` steps, ``interfere()`` runs — e.g. a
-    concurrent writer committing through another handle while this step is in flight."""
+class InterferingActor(Generic[D]):
+    """Wraps any actor; before each of its first ``times`` steps, ``interfere()`` runs — e.g.
+    a concurrent writer committing through another handle while this step is in flight."""
 
-    def __init__(self, inner: GateActor, interfere: Callable[[], object], times: int) -> None:
+    def __init__(self, inner: Actor[D], interfere: Callable[[], object], times: int) -> None:
         self.inner = inner
         self.interfere = interfere
         self.times = times
@@ -75,22 +79,28 @@ class InterferingActor:
     def validate_key(self, key: object) -> str:
         return self.inner.validate_key(key)
 
-    def initial(self, key: str) -> Snapshot[GateData]:
+    def initial(self, key: str) -> Snapshot[D]:
         return self.inner.initial(key)
 
-    def step(self, snapshot: Snapshot[GateData], event: Event) -> Stepped[GateData]:
+    def step(self, snapshot: Snapshot[D], event: Event) -> Stepped[D]:
         self.steps += 1
         if self.steps <= self.times:
             self.interfere()
         return self.inner.step(snapshot, event)
 
-    def encode(self, snapshot: Snapshot[GateData]) -> dict[str, Any]:
+    def encode(self, snapshot: Snapshot[D]) -> dict[str, Any]:
         return self.inner.encode(snapshot)
 
-    def decode(self, document: Mapping[str, Any]) -> Snapshot[GateData]:
+    def decode(self, document: Mapping[str, Any]) -> Snapshot[D]:
         return self.inner.decode(document)
 
-    def due_at(self, snapshot: Snapshot[GateData]) -> datetime | None:
+    def encode_event(self, event: Event) -> dict[str, Any]:
+        return self.inner.encode_event(event)
+
+    def decode_event(self, document: Mapping[str, Any]) -> Event:
+        return self.inner.decode_event(document)
+
+    def due_at(self, snapshot: Snapshot[D]) -> datetime | None:
         return self.inner.due_at(snapshot)
 
 
@@ -240,6 +250,25 @@ class StoreContract:
         assert [s.key for s in store.scan(actor, pending_outbox=True)] == ["2025-11-02"]
         assert [s.key for s in store.scan(actor, limit=1)] == ["2025-11-01"]
 
+    def test_a_scan_limit_keeps_the_first_keys_whatever_the_filter(
+        self, store: Store, actor: GateActor
+    ) -> None:
+        """``limit`` means the first ``limit`` matching snapshots by key, on every store,
+        also when a range filter orders a backend's results by another field."""
+        later = T0 + timedelta(minutes=30)  # the later key's deadline falls later
+        for key, at in (("2025-11-03", T0), ("2025-11-01", later), ("2025-11-02", T0)):
+            store.apply(actor, key, completion_event("p0", key, at=at))
+        due = later + timedelta(hours=2)
+        assert [s.key for s in store.scan(actor, due_before=due)] == [
+            "2025-11-01",
+            "2025-11-02",
+            "2025-11-03",
+        ]
+        assert [s.key for s in store.scan(actor, due_before=due, limit=2)] == [
+            "2025-11-01",
+            "2025-11-02",
+        ]
+
     def test_scan_finds_keys_by_due_deadline(self, store: Store, actor: GateActor) -> None:
         store.apply(actor, "2025-11-01", completion_event("p0", "2025-11-01"))
         for name in ("p0", "p1", "p2"):
@@ -254,9 +283,19 @@ class StoreContract:
             reason="InvalidMessage: status: 'done' is not valid",
             raw='{"status": "done"}',
             source="test",
-            gate="contract_gate",
+            actor="contract_gate",
             message_id="m-9",
         )
         store.quarantine(record)
         assert store.quarantined() == [record]
-        assert store.quarantined(gate="other") == []
+        assert store.quarantined("contract_gate") == [record]
+        assert store.quarantined(actor="other") == []
+
+    def test_quarantined_is_newest_first_and_limited(self, store: Store) -> None:
+        for minute in range(5):
+            store.quarantine(
+                Quarantined(
+                    at=T0 + timedelta(minutes=minute), reason=f"r{minute}", raw="x", actor="g"
+                )
+            )
+        assert [q.reason for q in store.quarantined("g", limit=3)] == ["r4", "r3", "r2"]

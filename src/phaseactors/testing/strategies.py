@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from ..completion import Completion, Status
-from ..machines.spec import GateSpec
+from ..gate.completion import Completion, Status
+from ..gate.spec import GateSpec
 
 __all__ = ["MOVES", "batches", "completions", "reported_names"]
 

@@ -1,0 +1,64 @@
+"""The one reader of phaseactors' environment variables: every ``PHASEACTORS_*`` setting, read
+into one frozen :class:`Settings` (docs/configuration.md has the table; a test keeps the two in
+step). Read when asked, never cached: a process's environment is its configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from attrs import field, frozen
+
+__all__ = ["VARIABLES", "Settings"]
+
+#: Each setting: its environment variable and what it means.
+VARIABLES: dict[str, tuple[str, str]] = {
+    "gate": ("PHASEACTORS_GATE", "the gate a command or function serves: a name or a path"),
+    "store": ("PHASEACTORS_STORE", "the store URL (the CLI's default: sqlite:///phaseactors.db)"),
+    "publisher": ("PHASEACTORS_PUBLISHER", "the publisher URL (the CLI's default: log://)"),
+    "machines": ("PHASEACTORS_MACHINES", "where gate files are looked up by name, :-separated"),
+    "operator": ("PHASEACTORS_OPERATOR", "who runs operator commands (default USER@HOST)"),
+    "dead_letter_topic": (
+        "PHASEACTORS_DEAD_LETTER_TOPIC",
+        "the function also publishes quarantined messages here",
+    ),
+    "push_token": ("PHASEACTORS_PUSH_TOKEN", "the shared secret of the push entry point"),
+    "push_audience": ("PHASEACTORS_PUSH_AUDIENCE", "the OIDC audience of push requests"),
+    "push_service_account": (
+        "PHASEACTORS_PUSH_SERVICE_ACCOUNT",
+        "the one service account whose OIDC tokens push accepts",
+    ),
+}
+
+
+def _paths(text: str) -> tuple[Path, ...]:
+    return tuple(Path(p) for p in text.split(os.pathsep) if p)
+
+
+@frozen(kw_only=True)
+class Settings:
+    """phaseactors' settings; unset ones are None (or empty)."""
+
+    gate: str | None = None
+    store: str | None = None
+    publisher: str | None = None
+    machines: tuple[Path, ...] = field(default=(), converter=tuple)
+    operator: str | None = None
+    dead_letter_topic: str | None = None
+    push_token: str | None = None
+    push_audience: str | None = None
+    push_service_account: str | None = None
+    project: str | None = None
+    """Google Cloud's own project variable (``GOOGLE_CLOUD_PROJECT`` or ``GCP_PROJECT``)."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {
+            name: env.get(variable) or None for name, (variable, _) in VARIABLES.items()
+        }
+        values["machines"] = _paths(env.get("PHASEACTORS_MACHINES", ""))
+        values["project"] = env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCP_PROJECT") or None
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,91 @@
+"""Accept one raw completion message: parse, validate, deliver, or quarantine with the reason.
+
+Shared by the CLI and the Cloud Function handler so both honour one error contract, decided
+here for every message: a :class:`~phaseactors.errors.TransientError` propagates untouched for
+the transport to redeliver; anything else — a :class:`~phaseactors.errors.PermanentError`, or
+any other exception raised while parsing, validating or applying the message — is permanent for
+that message: it is quarantined (state untouched) and re-raised as permanent for the caller to
+acknowledge.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..core.runtime import Delivery, Runtime
+from ..core.store import Quarantined
+from ..core.untrusted import check_json_value, load_json
+from ..errors import PermanentError, PoisonMessage, TransientError
+from ..limits import MAX_BODY_BYTES
+from .data import GateData
+from .operations import GateRuntime
+from .producer import parse_completion
+from .spec import GateSpec
+
+__all__ = ["accept_message", "quarantine", "read_body"]
+
+
+def _raw_text(raw: Any) -> str:
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="replace")
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "replace").decode("utf-8")  # lone surrogates replaced
+    try:
+        return json.dumps(raw, sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):
+        return repr(raw)
+
+
+def quarantine(
+    runtime: Runtime[Any],
+    error: PermanentError,
+    raw: Any,
+    *,
+    source: str,
+    message_id: str | None = None,
+) -> Quarantined:
+    """Record ``raw`` with the reason it can never be applied."""
+    record = Quarantined(
+        at=runtime.clock(),
+        reason=f"{type(error).__name__}: {error}",
+        raw=_raw_text(raw),
+        source=source,
+        actor=runtime.actor.name,
+        message_id=message_id if message_id else None,
+    )
+    runtime.store.quarantine(record)
+    return record
+
+
+def read_body(body: Mapping[str, Any] | bytes | str) -> Any:
+    """A producer body as JSON text (within :data:`~phaseactors.limits.MAX_BODY_BYTES`) or an
+    already parsed mapping, checked against the JSON limits."""
+    if isinstance(body, bytes | str):
+        return load_json(body, "body", max_bytes=MAX_BODY_BYTES)
+    check_json_value(body, "body")
+    return body
+
+
+def accept_message(
+    runtime: GateRuntime,
+    spec: GateSpec,
+    body: Mapping[str, Any] | bytes | str,
+    *,
+    message_id: str | None = None,
+    source: str,
+) -> Delivery[GateData]:
+    """Parse ``body`` (JSON text or a mapping) as a producer completion and deliver it."""
+    try:
+        completion = parse_completion(read_body(body), spec.key.field, message_id)
+        return runtime.deliver(completion)
+    except TransientError:
+        raise
+    except PermanentError as error:
+        quarantine(runtime, error, body, source=source, message_id=message_id)
+        raise
+    except Exception as unexpected:  # caused by this message's content: never redeliver it
+        poison = PoisonMessage(unexpected)
+        quarantine(runtime, poison, body, source=source, message_id=message_id)
+        raise poison from unexpected

@@ -1,0 +1,56 @@
+"""The gate's commands over a runtime: deliver a completion, and the audited operator
+commands force, rearm and fail. Each is one event through :meth:`Runtime.send`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ..core.clock import Clock, utcnow
+from ..core.publisher import Publisher
+from ..core.runtime import DEFAULT_LEASE, Delivery, Runtime
+from ..core.store import Store
+from .actor import GateActor
+from .completion import Completion
+from .data import GateData
+from .events import CompletionReported, FailKey, ForceTrigger, Rearm
+from .spec import GateSpec
+
+__all__ = ["GateRuntime"]
+
+
+class GateRuntime(Runtime[GateData]):
+    """A runtime for one gate, with the gate's commands."""
+
+    actor: GateActor
+
+    def __init__(
+        self,
+        actor: GateActor,
+        store: Store,
+        publisher: Publisher,
+        *,
+        clock: Clock = utcnow,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> None:
+        super().__init__(actor, store, publisher, clock=clock, lease=lease)
+
+    @property
+    def spec(self) -> GateSpec:
+        return self.actor.spec
+
+    def deliver(self, completion: Completion) -> Delivery[GateData]:
+        """Apply one completion (duplicates and late ones included) and publish what is due."""
+        key = self.actor.validate_key(completion.key)
+        return self.send(key, CompletionReported(at=self.clock(), completion=completion))
+
+    def force(self, key: str, reason: str, by: str) -> Delivery[GateData]:
+        """Trigger the next phase now, whatever is missing."""
+        return self.send(key, ForceTrigger(at=self.clock(), reason=reason, by=by))
+
+    def rearm(self, key: str, reason: str, by: str) -> Delivery[GateData]:
+        """Start a new generation, so the key can trigger once more."""
+        return self.send(key, Rearm(at=self.clock(), reason=reason, by=by))
+
+    def fail(self, key: str, reason: str, by: str) -> Delivery[GateData]:
+        """Mark the key failed."""
+        return self.send(key, FailKey(at=self.clock(), reason=reason, by=by))

@@ -1,0 +1,408 @@
+"""Gate files: found by name or path, and read a TOML table per section, each validated with
+errors that name the file and the field (``SpecError``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ..config import Settings
+from ..errors import SpecError, UnknownGate
+from ..limits import MAX_DURATION_DAYS
+from .aggregate import AGGREGATIONS, Aggregation
+from .completion import Status
+from .keys import KeyFormat
+from .names import NameRules
+from .policy import DeadlineTier, Profile, parse_duration, parse_wall_time
+from .spec import DEFAULT_PROFILE, GateSpec
+
+__all__ = ["find_gate", "load_spec", "spec_from_mapping"]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_NAME_RULES = (
+    "strip_prefixes",
+    "strip_suffixes",
+    "camel_case",
+    "dataset_qualified",
+    "match_output_table",
+)
+_TOP_LEVEL = {
+    "name",
+    "description",
+    "key",
+    "topics",
+    "statuses",
+    "processors",
+    "aliases",
+    "names",
+    "aggregate",
+    "policy",
+    "deadlines",
+    "profiles",
+}
+
+
+def find_gate(name_or_path: str | os.PathLike[str], search: list[Path] | None = None) -> Path:
+    """Locate a gate file: an existing path, else ``NAME.toml`` in the search directories.
+
+    The default search is ``$PHASEACTORS_MACHINES`` (``:``-separated), ``./machines``, and the
+    ``machines/`` directory of a source checkout of phaseactors.
+    """
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or os.sep in str(name_or_path):
+        if candidate.is_file():
+            return candidate
+        raise UnknownGate(f"gate file {str(candidate)!r} does not exist")
+    dirs = search if search is not None else _default_search()
+    for directory in dirs:
+        path = directory / f"{name_or_path}.toml"
+        if path.is_file():
+            return path
+    looked = ", ".join(str(d) for d in dirs) or "nowhere"
+    raise UnknownGate(f"no gate named {str(name_or_path)!r} (looked in {looked})")
+
+
+def _default_search() -> list[Path]:
+    dirs = list(Settings.from_env().machines)
+    dirs.append(Path.cwd() / "machines")
+    checkout = Path(__file__).resolve().parents[3] / "machines"
+    if checkout.is_dir() and checkout not in dirs:
+        dirs.append(checkout)
+    return dirs
+
+
+def load_spec(name_or_path: str | os.PathLike[str]) -> GateSpec:
+    """Load and validate a gate definition by name or path."""
+    path = find_gate(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(str(path), "<toml>", str(exc)) from None
+    except OSError as exc:
+        raise SpecError(str(path), "<file>", exc.strerror or str(exc)) from None
+    return spec_from_mapping(data, source=str(path))
+
+
+class _Fields:
+    """Typed access to one TOML table, raising :class:`SpecError` with the field's path."""
+
+    def __init__(self, source: str, data: Any, path: str = "") -> None:
+        self.source = source
+        self.path = path
+        if not isinstance(data, Mapping):
+            self.fail(path or "<root>", f"must be a table, got {type(data).__name__}")
+        self.data: Mapping[str, Any] = data
+
+    def fail(self, name: str, problem: str) -> NoReturn:
+        raise SpecError(self.source, name, problem)
+
+    def where(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def only(self, allowed: set[str]) -> None:
+        for name in self.data:
+            if name not in allowed:
+                self.fail(self.where(name), f"unknown field; expected one of {sorted(allowed)}")
+
+    def table(self, name: str, required: bool = True) -> _Fields:
+        if name not in self.data:
+            if required:
+                self.fail(self.where(name), "missing table")
+            return _Fields(self.source, {}, self.where(name))
+        return _Fields(self.source, self.data[name], self.where(name))
+
+    def text(self, name: str, default: str | None = None) -> str:
+        value = self.data.get(name, default)
+        if value is None:
+            self.fail(self.where(name), "missing")
+        if not isinstance(value, str) or not value.strip():
+            self.fail(self.where(name), f"must be a non-empty string, got {value!r}")
+        return str(value).strip()
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.data.get(name, default)
+        if not isinstance(value, bool):
+            self.fail(self.where(name), f"must be true or false, got {value!r}")
+        return bool(value)
+
+    def names(self, name: str, default: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        value = self.data.get(name, default)
+        if value is None:
+            self.fail(self.where(name), "missing")
+        if not isinstance(value, list | tuple):
+            self.fail(self.where(name), f"must be a list of names, got {value!r}")
+        seen: set[str] = set()
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not _NAME.fullmatch(item):
+                self.fail(f"{self.where(name)}[{i}]", f"{item!r} is not a valid name")
+            if item in seen:
+                self.fail(f"{self.where(name)}[{i}]", f"{item!r} is listed twice")
+            seen.add(item)
+        return tuple(value)
+
+
+def _statuses(fields: _Fields, name: str, default: tuple[str, ...]) -> frozenset[Status]:
+    values = fields.names(name, default)
+    known = {s.value for s in Status}
+    for i, value in enumerate(values):
+        if value not in known:
+            fields.fail(f"{fields.where(name)}[{i}]", f"{value!r} is not one of {sorted(known)}")
+    return frozenset(Status(v) for v in values)
+
+
+def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> GateSpec:
+    """Validate parsed TOML (or any mapping of the same shape) into a :class:`GateSpec`."""
+    root = _Fields(source, data)
+    root.only(_TOP_LEVEL)
+    name = root.text("name")
+    if not _NAME.fullmatch(name):
+        root.fail("name", f"{name!r} may only use letters, digits, '_', '.', '-'")
+    topics = root.table("topics")
+    topics.only({"input", "output"})
+    done, failed = _statuses_section(root)
+    required, optional = _processors_section(root)
+    expected = set(required) | set(optional)
+    policy = root.table("policy", required=False)
+    policy.only({"optional_quorum"})
+    deadlines = _deadlines(root)
+    return GateSpec(
+        name=name,
+        description=root.data.get("description", "") or "",
+        source=source,
+        key=_key_section(root),
+        required=required,
+        optional=optional,
+        aliases=_aliases_section(root, expected),
+        names=_names_section(root),
+        done_statuses=done,
+        failed_statuses=failed,
+        input_topic=topics.text("input") if "input" in topics.data else None,
+        output_topic=topics.text("output"),
+        aggregations=_aggregate_section(root),
+        optional_quorum=_fraction_field(policy, "optional_quorum", 0.0),
+        deadlines=deadlines,
+        profiles=_profiles(root, expected, deadlines),
+    )
+
+
+def _key_section(root: _Fields) -> KeyFormat:
+    key = root.table("key")
+    key.only({"field", "format", "timezone", "pattern"})
+    key_format = key.text("format", "date")
+    if key_format not in ("date", "pattern"):
+        key.fail(key.where("format"), f"must be 'date' or 'pattern', got {key_format!r}")
+    try:
+        return KeyFormat(
+            field=key.text("field"),
+            format=key_format,
+            timezone=key.text("timezone", "UTC"),
+            pattern=key.text("pattern") if key_format == "pattern" else None,
+        )
+    except (ValueError, re.error) as exc:
+        key.fail(key.where("timezone" if "zone" in str(exc) else "pattern"), str(exc))
+
+
+def _statuses_section(root: _Fields) -> tuple[frozenset[Status], frozenset[Status]]:
+    statuses = root.table("statuses", required=False)
+    statuses.only({"done", "failed"})
+    done = _statuses(statuses, "done", ("success", "partial", "no_data"))
+    failed = _statuses(statuses, "failed", ("failed",))
+    if done & failed:
+        statuses.fail("statuses", f"{sorted(done & failed)} cannot be both done and failed")
+    if len(done | failed) != len(Status):
+        missing = sorted(s.value for s in set(Status) - done - failed)
+        statuses.fail("statuses", f"every status must be done or failed; unassigned: {missing}")
+    return done, failed
+
+
+def _processors_section(root: _Fields) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    processors = root.table("processors")
+    processors.only({"required", "optional"})
+    required = processors.names("required")
+    optional = processors.names("optional", ())
+    if not required:
+        processors.fail(processors.where("required"), "a gate needs at least one processor")
+    for both in sorted(set(required) & set(optional)):
+        processors.fail("processors", f"{both!r} is both required and optional")
+    return required, optional
+
+
+def _aliases_section(root: _Fields, expected: set[str]) -> dict[str, str]:
+    aliases = root.table("aliases", required=False)
+    for alias, target in aliases.data.items():
+        if not isinstance(target, str) or target not in expected:
+            aliases.fail(aliases.where(alias), f"{target!r} is not an expected processor")
+        if alias in expected and alias != target:
+            aliases.fail(aliases.where(alias), "an alias may not shadow an expected processor")
+    return dict(aliases.data)
+
+
+def _names_section(root: _Fields) -> NameRules:
+    rules = root.table("names", required=False)
+    rules.only(
+        {
+            "strip_prefixes",
+            "strip_suffixes",
+            "camel_case",
+            "dataset_qualified",
+            "match_output_table",
+        }
+    )
+    return NameRules(
+        strip_prefixes=_free_text_list(rules, "strip_prefixes"),
+        strip_suffixes=_free_text_list(rules, "strip_suffixes"),
+        camel_case=rules.flag("camel_case", False),
+        dataset_qualified=rules.flag("dataset_qualified", False),
+        match_output_table=rules.flag("match_output_table", False),
+    )
+
+
+def _aggregate_section(root: _Fields) -> tuple[Aggregation, ...]:
+    aggregations = []
+    aggregate = root.table("aggregate", required=False)
+    for agg_name in aggregate.data:
+        agg = aggregate.table(agg_name)
+        agg.only({"from", "how"})
+        how = agg.text("how")
+        if how not in AGGREGATIONS:
+            agg.fail(agg.where("how"), f"{how!r} is not one of {list(AGGREGATIONS)}")
+        aggregations.append(Aggregation(name=agg_name, source=agg.text("from"), how=how))
+    return tuple(aggregations)
+
+
+def _fraction_field(fields: _Fields, name: str, default: float) -> float:
+    value = fields.data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        fields.fail(fields.where(name), f"must be a fraction between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _deadlines(root: _Fields) -> tuple[DeadlineTier, ...]:
+    entries = root.data.get("deadlines", [])
+    if not isinstance(entries, list):
+        root.fail("deadlines", "must be an array of tables ([[deadlines]])")
+    tiers: list[DeadlineTier] = []
+    for i, entry in enumerate(entries):
+        tier = _Fields(root.source, entry, f"deadlines[{i}]")
+        tier.only(
+            {
+                "name",
+                "after_first",
+                "at",
+                "day_offset",
+                "required",
+                "optional",
+                "min_done",
+                "otherwise",
+            }
+        )
+        name = tier.text("name")
+        if any(t.name == name for t in tiers):
+            tier.fail(tier.where("name"), f"{name!r} is used twice")
+        if ("after_first" in tier.data) == ("at" in tier.data):
+            tier.fail(tier.path, "needs exactly one of after_first (duration) or at (HH:MM)")
+        try:
+            after = parse_duration(tier.text("after_first")) if "after_first" in tier.data else None
+        except ValueError as exc:
+            tier.fail(tier.where("after_first"), str(exc))
+        if after is not None and after > timedelta(days=MAX_DURATION_DAYS):
+            tier.fail(tier.where("after_first"), f"longer than {MAX_DURATION_DAYS} days")
+        try:
+            at = parse_wall_time(tier.text("at")) if "at" in tier.data else None
+        except ValueError as exc:
+            tier.fail(tier.where("at"), str(exc))
+        otherwise = tier.text("otherwise", "wait")
+        if otherwise not in ("wait", "fail"):
+            tier.fail(tier.where("otherwise"), f"must be 'wait' or 'fail', got {otherwise!r}")
+        tiers.append(
+            DeadlineTier(
+                name=name,
+                after=after,
+                at=at,
+                day_offset=_int_field(tier, "day_offset", 0, minimum=0),
+                required=_fraction_field(tier, "required", 1.0),
+                optional=_fraction_field(tier, "optional", 0.0),
+                min_done=_int_field(tier, "min_done", 0, minimum=0),
+                otherwise=otherwise,
+            )
+        )
+    return tuple(tiers)
+
+
+def _int_field(
+    fields: _Fields, name: str, default: int, *, minimum: int, maximum: int = MAX_DURATION_DAYS
+) -> int:
+    value = fields.data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        fields.fail(
+            fields.where(name), f"must be an integer from {minimum} to {maximum}, got {value!r}"
+        )
+    return int(value)
+
+
+def _profiles(
+    root: _Fields, expected: set[str], tiers: tuple[DeadlineTier, ...]
+) -> tuple[Profile, ...]:
+    table = root.table("profiles", required=False)
+    profiles = []
+    for name in table.data:
+        if name == DEFAULT_PROFILE:
+            table.fail(table.where(name), "the default profile is [processors] itself")
+        entry = table.table(name)
+        entry.only(
+            {
+                "first_event_before",
+                "day_offset",
+                "first_event_after_days",
+                "required",
+                "optional_quorum",
+                "deadlines",
+            }
+        )
+        if ("first_event_before" in entry.data) == ("first_event_after_days" in entry.data):
+            entry.fail(
+                entry.path, "needs exactly one of first_event_before or first_event_after_days"
+            )
+        required = entry.names("required")
+        for i, processor in enumerate(required):
+            if processor not in expected:
+                entry.fail(f"{entry.where('required')}[{i}]", f"{processor!r} is not a processor")
+        before = None
+        if "first_event_before" in entry.data:
+            try:
+                before = parse_wall_time(entry.text("first_event_before"))
+            except ValueError as exc:
+                entry.fail(entry.where("first_event_before"), str(exc))
+        deadlines = entry.names("deadlines", tuple(t.name for t in tiers))
+        for i, tier_name in enumerate(deadlines):
+            if all(t.name != tier_name for t in tiers):
+                entry.fail(f"{entry.where('deadlines')}[{i}]", f"no deadline named {tier_name!r}")
+        profiles.append(
+            Profile(
+                name=name,
+                required=required,
+                optional=tuple(sorted(expected - set(required))),
+                optional_quorum=_fraction_field(entry, "optional_quorum", 0.0),
+                first_event_before=before,
+                day_offset=_int_field(entry, "day_offset", 0, minimum=0),
+                first_event_after_days=(
+                    _int_field(entry, "first_event_after_days", 0, minimum=1)
+                    if "first_event_after_days" in entry.data
+                    else None
+                ),
+                deadlines=deadlines,
+            )
+        )
+    return tuple(profiles)
+
+
+def _free_text_list(fields: _Fields, name: str) -> tuple[str, ...]:
+    value = fields.data.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        fields.fail(fields.where(name), f"must be a list of non-empty strings, got {value!r}")
+    return tuple(value)

@@ -1,0 +1,354 @@
+"""Firestore store: one collection per actor type, one document per key, no transaction locks.
+
+Why not ``@firestore.transactional``: a read-modify-write transaction per completion takes
+locks, and on the emulator 21 simultaneous completions for one key deadlock on its 2 s lock
+timeout — one commits, the rest fail after five attempts. This store commits optimistically:
+
+1. **Direct commit.** Read the document, run the step, and write the whole snapshot guarded by
+   an ``update_time`` precondition (``create`` for a new key). Uncontended, that is one read
+   and one write, and a duplicate costs one read and no write.
+2. **Combining on conflict.** When the precondition fails, another writer got there first; the
+   events go to the key's inbox and one handler folds them all (:mod:`.combining`).
+3. **One writer per key per process.** Requests for one key served by the same instance queue
+   up, and one thread applies all that queued in one read and one commit, so an instance
+   never conflicts with itself. A batch the store refuses for good is applied one event at a
+   time, so only the offender is refused.
+
+Errors become phaseactors errors (:mod:`.client`): a spent retry budget is
+:class:`ContentionError`, an unreachable or refusing service :class:`StoreUnavailable`
+(``StorePermissionDenied`` for IAM problems), a document the service refuses
+:class:`StoreRejected`; never a bare ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from ...core.actor import Actor
+from ...core.clock import parse_utc
+from ...core.events import Event, Tick
+from ...core.snapshot import Snapshot
+from ...core.store import Applied, Quarantined, RetryPolicy
+from ...errors import ContentionError, StoreRejected
+from .client import Conflict, FirestoreStats, Read, final, get_document, translated
+from .combining import Combining, step_all
+
+__all__ = ["FirestoreStore", "open_firestore_store"]
+
+D = TypeVar("D")
+
+_QUARANTINE_RAW_BYTES = 512 * 1024
+_DESIGNS = ("combining", "optimistic")
+
+
+def _fitting(raw: str) -> str:
+    """``raw``, cut to what a quarantine document can hold (Firestore's limit is 1 MiB): the
+    message that was too large to apply must still be quarantined, with its size noted."""
+    encoded = raw.encode()
+    if len(encoded) <= _QUARANTINE_RAW_BYTES:
+        return raw
+    kept = encoded[:_QUARANTINE_RAW_BYTES].decode(errors="ignore")
+    return f"{kept}... [truncated: {len(encoded)} bytes in all]"
+
+
+class FirestoreStore:
+    """Snapshots as Firestore documents under ``{prefix}{actor}/{key}``."""
+
+    def __init__(
+        self,
+        client: firestore.Client,
+        *,
+        prefix: str = "phaseactors.",
+        retry: RetryPolicy | None = None,
+        design: str = "combining",
+        fold_limit: int = 400,
+    ) -> None:
+        if design not in _DESIGNS:
+            raise ValueError(f"design must be one of {_DESIGNS}, got {design!r}")
+        if not 1 <= fold_limit <= 499:
+            raise ValueError("fold_limit must be between 1 and 499 (500 writes per commit)")
+        self.client = client
+        self.prefix = prefix
+        self.retry = retry or RetryPolicy()
+        self.design = design
+        self.fold_limit = fold_limit
+        self.stats = FirestoreStats()
+        self._queues: dict[tuple[str, str], _KeyQueue] = {}
+        self._queues_lock = threading.Lock()
+        self._combining = Combining(self)
+
+    def __repr__(self) -> str:
+        return f"FirestoreStore(project={self.client.project!r}, prefix={self.prefix!r})"
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def collection(self, actor: str) -> Any:
+        return self.client.collection(f"{self.prefix}{actor}")
+
+    def _ref(self, actor: Actor[D], key: str) -> Any:
+        return self.collection(actor.name).document(key)
+
+    def _document(self, actor: Actor[D], snapshot: Snapshot[D]) -> dict[str, Any]:
+        document = actor.encode(snapshot)
+        document["pending_outbox"] = len(snapshot.outbox)
+        document["due_at"] = actor.due_at(snapshot)
+        document["committed_at"] = firestore.SERVER_TIMESTAMP
+        return document
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _get(self, ref: Any) -> Read:
+        return get_document(self.client, ref, self.stats)
+
+    def _read(self, actor: Actor[D], key: str) -> tuple[Snapshot[D] | None, Any]:
+        document = self._get(self._ref(actor, key))
+        if document.fields is None:
+            return None, None
+        return actor.decode(document.fields), document.update_time
+
+    def load(self, actor: Actor[D], key: str) -> Snapshot[D] | None:
+        with final("read"):
+            return self._read(actor, key)[0]
+
+    # -- commits ---------------------------------------------------------------------------
+
+    def _put_state(
+        self, batch: Any, actor: Actor[D], key: str, update_time: Any, snapshot: Snapshot[D]
+    ) -> None:
+        ref = self._ref(actor, key)
+        document = self._document(actor, snapshot)
+        with translated("encode"):  # the client encodes as it adds a write to the batch
+            if update_time is None:
+                batch.create(ref, document)
+            else:
+                option = self.client.write_option(last_update_time=update_time)
+                batch.update(ref, document, option=option)
+
+    def _commit(self, batch: Any, writes: int) -> bool:
+        """Commit ``batch``; False when a precondition failed (another writer was first)."""
+        try:
+            with translated("commit"):
+                batch.commit()
+        except Conflict:
+            self.stats.add(conflicts=1)
+            return False
+        self.stats.add(writes=writes, commits=1)
+        return True
+
+    def apply(self, actor: Actor[D], key: str, event: Event) -> Applied[D]:
+        """Queue the event for its key; one thread per key and process serves the queue,
+        applying everything queued so far in one read and one commit."""
+        queue = self._enter(actor.name, key)
+        try:
+            waiter = _Waiter(event)
+            with queue.mutex:
+                queue.waiting.append(waiter)
+            while not waiter.done.is_set():
+                if queue.serving.acquire(blocking=False):
+                    try:
+                        while batch := queue.take():
+                            self._serve(actor, key, batch)
+                    finally:
+                        queue.serving.release()
+                else:
+                    waiter.done.wait(0.005)
+        finally:
+            self._leave(actor.name, key, queue)
+        if waiter.error is not None:
+            raise waiter.error
+        result: Applied[D] = waiter.result
+        return result
+
+    def _enter(self, actor: str, key: str) -> _KeyQueue:
+        with self._queues_lock:
+            queue = self._queues.setdefault((actor, key), _KeyQueue())
+            queue.users += 1
+            return queue
+
+    def _leave(self, actor: str, key: str, queue: _KeyQueue) -> None:
+        """Forget a key's queue once nobody uses it, so idle keys hold no memory."""
+        with self._queues_lock:
+            queue.users -= 1
+            if queue.users == 0:
+                del self._queues[(actor, key)]
+
+    def _serve(self, actor: Actor[D], key: str, waiters: list[_Waiter]) -> None:
+        try:
+            results = self._apply_events(actor, key, [w.event for w in waiters])
+        except Exception as exc:  # the store failed: every waiter of this batch sees it
+            results = [exc] * len(waiters)
+        for waiter, result in zip(waiters, results, strict=True):
+            if isinstance(result, Exception):
+                waiter.error = result
+            else:
+                waiter.result = result
+            waiter.done.set()
+
+    def _apply_events(
+        self, actor: Actor[D], key: str, events: list[Event]
+    ) -> list[Applied[D] | Exception]:
+        if any(isinstance(e, Tick) for e in events):  # a sweep: fold stranded events first
+            with final("fold"):
+                self._combining.fold(actor, key, set())
+        policy = self.retry
+        attempts = 0
+        while attempts < policy.max_attempts:
+            attempts += 1
+            try:
+                current, update_time = self._read(actor, key)
+            except Conflict:
+                time.sleep(policy.delay(attempts))
+                continue
+            base = current if current is not None else actor.initial(key)
+            state, steps = step_all(actor, base, events)
+            if state is not base:
+                batch = self.client.batch()
+                try:
+                    self._put_state(batch, actor, key, update_time, state)
+                    committed = self._commit(batch, 1)
+                except StoreRejected as refused:
+                    if len(events) == 1:
+                        return [refused]
+                    # Nothing was written: apply each alone, so only the offender is refused.
+                    return [r for e in events for r in self._apply_events(actor, key, [e])]
+                if not committed:
+                    if self.design == "combining":
+                        return self._combining.combine(actor, key, events, steps, attempts)
+                    time.sleep(policy.delay(attempts))
+                    continue
+            return [
+                s
+                if isinstance(s, Exception)
+                else Applied(state, s.outcome, s.detail, state is not base, attempts)
+                for s in steps
+            ]
+        raise ContentionError(actor.name, key, attempts)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def scan(
+        self,
+        actor: Actor[D],
+        *,
+        states: Iterable[str] | None = None,
+        pending_outbox: bool = False,
+        due_before: datetime | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Snapshot[D]]:
+        query = self.collection(actor.name)
+        ranged = pending_outbox or due_before is not None
+        if states is not None:
+            query = query.where(filter=FieldFilter("state", "in", list(states)))
+        if pending_outbox:
+            query = query.where(filter=FieldFilter("pending_outbox", ">", 0))
+        if due_before is not None:
+            query = query.where(filter=FieldFilter("due_at", "<=", due_before))
+        if limit is not None and not ranged:  # results come in document id (= key) order
+            query = query.limit(limit)
+        with final("scan"):
+            documents = list(query.stream())
+        self.stats.add(reads=max(1, len(documents)))
+        snapshots = sorted((actor.decode(d.to_dict()) for d in documents), key=lambda s: s.key)
+        # A range filter orders by its field, so the first by key are cut here.
+        yield from snapshots[:limit] if limit is not None else snapshots
+
+    def stranded(self, actor: Actor[D]) -> list[str]:
+        """Keys with inbox events nobody folded (their handler died); a tick folds them."""
+        with final("inbox scan"):
+            documents = list(
+                self.client.collection_group("inbox")
+                .where(filter=FieldFilter("status", "==", "pending"))
+                .stream()
+            )
+        prefix = f"{self.prefix}{actor.name}"
+        keys = {
+            d.reference.parent.parent.id
+            for d in documents
+            if d.reference.parent.parent.parent.id == prefix
+        }
+        return sorted(keys)
+
+    # -- quarantine ------------------------------------------------------------------------
+
+    def quarantine(self, record: Quarantined) -> None:
+        with final("quarantine"):
+            self.client.collection(f"{self.prefix}quarantine").document().set(
+                {
+                    "at": record.at,
+                    "reason": record.reason,
+                    "raw": _fitting(record.raw),
+                    "source": record.source,
+                    "gate": record.actor,  # the field's name since the first release
+                    "message_id": record.message_id,
+                }
+            )
+        self.stats.add(writes=1)
+
+    def quarantined(self, actor: str | None = None, limit: int = 100) -> list[Quarantined]:
+        query: Any = self.client.collection(f"{self.prefix}quarantine")
+        if actor is not None:  # with the (gate, at) index of stores/firestore.indexes.json
+            query = query.where(filter=FieldFilter("gate", "==", actor))
+        query = query.order_by("at", direction=firestore.Query.DESCENDING).limit(limit)
+        with final("quarantine read"):
+            documents: list[dict[str, Any]] = [d.to_dict() or {} for d in query.stream()]
+        return [
+            Quarantined(
+                at=parse_utc(d["at"].isoformat()),
+                reason=d["reason"],
+                raw=d["raw"],
+                source=d["source"],
+                actor=d.get("gate"),
+                message_id=d.get("message_id"),
+            )
+            for d in documents
+        ]
+
+    def close(self) -> None:
+        self.client.close()  # type: ignore[no-untyped-call]
+
+
+class _Waiter:
+    """One apply() call waiting for its key's queue to be served."""
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: Exception | None = None
+
+
+class _KeyQueue:
+    """The events waiting for one key in this process, who is serving them, and how many
+    apply() calls are using the queue (it is forgotten when none is)."""
+
+    def __init__(self) -> None:
+        self.mutex = threading.Lock()
+        self.serving = threading.Lock()
+        self.waiting: list[_Waiter] = []
+        self.users = 0
+
+    def take(self) -> list[_Waiter]:
+        with self.mutex:
+            taken, self.waiting = self.waiting, []
+        return taken
+
+
+def open_firestore_store(
+    project: str, database: str | None, options: Mapping[str, str]
+) -> FirestoreStore:
+    """Build the store for ``firestore://PROJECT[/DATABASE]?prefix=...&design=...``."""
+    if not project:
+        raise ValueError("firestore:// URL needs a project: firestore://PROJECT[/DATABASE]")
+    client = firestore.Client(project=project, database=database or "(default)")
+    return FirestoreStore(
+        client,
+        prefix=options.get("prefix", "phaseactors."),
+        design=options.get("design", "combining"),
+    )
