@@ -1,0 +1,1 @@
+"""Google Cloud: deployment of the Cloud Functions that run phaseactors gates."""
