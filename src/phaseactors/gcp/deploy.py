@@ -1150,6 +1150,13 @@ def build_plan(target: Target, specs: Sequence[GateSpec]) -> Plan:
         b.service(api)
     b.database()
 
+    b.lookup(
+        Lookup(
+            "PROJECT_NUMBER",
+            _gcloud("projects", "describe", target.project, "--format=value(projectNumber)"),
+            "the project number, in the Pub/Sub service agent's address",
+        )
+    )
     invoker_email = target.email(INVOKER_ACCOUNT)
     invoker = b.account(INVOKER_ACCOUNT, "phaseactors invoker (Eventarc and Scheduler)")
     b.role_on(
