@@ -13,6 +13,8 @@ it. A :class:`TransientError` may succeed later: raise so the transport redelive
     │   └── UnknownGate              no gate definition of that name or path
     ├── SpecError                    a gate file is malformed (file and field named)
     ├── ConfigurationError           a setting is missing or contradicts another
+    │   └── PrerequisiteMissing      a tool, login or file a deployment needs is missing
+    ├── DeployFailed                 a deploy command failed
     └── TransientError               redeliver; it may succeed later
         ├── ContentionError          the retry budget for one key was spent on conflicts
         ├── StoreUnavailable         the store cannot be reached or refuses for now
@@ -25,11 +27,13 @@ from __future__ import annotations
 __all__ = [
     "ConfigurationError",
     "ContentionError",
+    "DeployFailed",
     "InvalidKey",
     "InvalidMessage",
     "PermanentError",
     "PhaseactorsError",
     "PoisonMessage",
+    "PrerequisiteMissing",
     "PublishFailed",
     "SpecError",
     "StorePermissionDenied",
@@ -103,6 +107,14 @@ class SpecError(PhaseactorsError):
 
 class ConfigurationError(PhaseactorsError):
     """A setting is missing, malformed or contradicts another; fix the environment."""
+
+
+class PrerequisiteMissing(ConfigurationError):
+    """A tool, a login or a staged file a deployment needs is not there; the message names it."""
+
+
+class DeployFailed(PhaseactorsError):
+    """A deploy command failed, or a resource differs in a way no command here can change."""
 
 
 class TransientError(PhaseactorsError):
