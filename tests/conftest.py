@@ -38,3 +38,23 @@ def publisher() -> RecordingPublisher:
 @pytest.fixture
 def runtime(spec: GateSpec, publisher: RecordingPublisher, clock: ManualClock) -> GateRuntime:
     return GateRuntime(GateActor(spec), MemoryStore(), publisher, clock=clock)
+
+
+@pytest.fixture(scope="session")
+def opentelemetry_readers():  # type: ignore[no-untyped-def]
+    """OpenTelemetry's global meter and tracer providers, set once for the session, with an
+    in-memory metric reader and span exporter: what phaseactors records, to inspect."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(tracer_provider)
+    return reader, exporter

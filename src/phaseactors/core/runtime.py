@@ -25,6 +25,7 @@ import attrs
 from attrs import field, frozen
 
 from ..errors import PhaseactorsError, PublishFailed, TransientError
+from . import telemetry
 from .actor import Actor, Outcome
 from .clock import Clock, utcnow
 from .events import Claim, Event, OutboxPublished, OutboxReleased, Tick
@@ -97,7 +98,11 @@ class Runtime(Generic[D]):
         key = self.actor.validate_key(key)
         owner = f"{self._owner_prefix}:{uuid.uuid4().hex[:12]}"
         event = attrs.evolve(event, claim=Claim(owner=owner, until=event.at + self.lease))
-        applied = self.store.apply(self.actor, key, event)
+        actor = self.actor.name
+        with telemetry.span("phaseactors.apply", actor=actor, key=key, event=event.kind):
+            applied = self.store.apply(self.actor, key, event)
+        telemetry.count("phaseactors.deliveries", actor=actor, outcome=applied.outcome.value)
+        telemetry.record("phaseactors.attempts", applied.attempts, actor=actor)
         snapshot, published, unpublished = self._publish_leased(key, applied.snapshot, owner)
         return Delivery(
             key=key,
@@ -162,8 +167,10 @@ class Runtime(Generic[D]):
         """The message id, or None when the publisher failed in a way retrying cannot fix;
         raises :class:`PublishFailed` when it may succeed later."""
         try:
-            return self.publisher.publish(entry)
+            with telemetry.span("phaseactors.publish", entry=entry.id, topic=entry.topic):
+                return self.publisher.publish(entry)
         except Exception as exc:
+            telemetry.count("phaseactors.publish_failures", actor=self.actor.name)
             transient = isinstance(exc, TransientError | OSError)  # OSError: network, timeouts
             if transient:
                 log.warning("publish of %s failed: %s", entry.id, exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,11 @@ from attrs import validators
 
 from ..errors import InvalidMessage
 
-__all__ = ["audit_text", "nonempty_str", "utc_datetime"]
+__all__ = ["TRACEPARENT", "audit_text", "nonempty_str", "utc_datetime", "w3c_traceparent"]
+
+#: A W3C ``traceparent`` header: version, trace id, parent span id, flags (all-zero ids are
+#: invalid).
+TRACEPARENT = re.compile(r"[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
 nonempty_str = validators.and_(validators.instance_of(str), validators.min_len(1))
 """A non-empty string."""
@@ -36,3 +41,9 @@ def audit_text(max_len: int) -> Any:
             raise InvalidMessage(attribute.name, f"longer than {max_len} characters")
 
     return check
+
+
+def w3c_traceparent(instance: Any, attribute: Any, value: Any) -> None:
+    """The value is a W3C ``traceparent``."""
+    if not isinstance(value, str) or not TRACEPARENT.fullmatch(value):
+        raise ValueError(f"{attribute.name} must be a W3C traceparent, got {value!r}")

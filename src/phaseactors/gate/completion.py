@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 from attrs import field, frozen, validators
 
-from ..core.validators import utc_datetime
+from ..core.validators import utc_datetime, w3c_traceparent
 from ..limits import (
     INT64_MAX,
     MAX_ERROR_TEXT,
@@ -78,6 +78,8 @@ class Completion:
     )
     reported_at: datetime | None = field(default=None, validator=utc_datetime)
     error_message: str | None = field(default=None, validator=_optional_text(MAX_ERROR_TEXT))
+    traceparent: str | None = field(default=None, validator=validators.optional(w3c_traceparent))
+    """The W3C trace context the completion was published with, continued into the trigger."""
     metadata: Mapping[str, Any] = field(
         factory=dict, converter=_frozen_mapping, repr=False, hash=False
     )

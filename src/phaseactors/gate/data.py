@@ -43,6 +43,7 @@ class CompletionRecord:
     output_table: str | None = None
     error_message: str | None = None
     payload: Mapping[str, Any] = field(factory=dict, hash=False)
+    traceparent: str | None = None
 
     @classmethod
     def of(
@@ -61,6 +62,7 @@ class CompletionRecord:
             output_table=completion.output_table,
             error_message=completion.error_message,
             payload=dict(payload),
+            traceparent=completion.traceparent,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -87,6 +89,7 @@ class CompletionRecord:
             "output_table": self.output_table,
             "error_message": self.error_message,
             "payload": dict(self.payload) or None,
+            "traceparent": self.traceparent,
         }
         out: dict[str, Any] = {
             "status": self.status,
@@ -173,6 +176,7 @@ def _record_from_json(doc: Mapping[str, Any], *, under: str | None = None) -> Co
         output_table=doc.get("output_table"),
         error_message=doc.get("error_message"),
         payload=doc.get("payload") or {},
+        traceparent=doc.get("traceparent"),
     )
 
 

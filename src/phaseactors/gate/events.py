@@ -72,6 +72,7 @@ def _completion_to_json(completion: Completion) -> dict[str, Any]:
         "reported_at": format_utc(completion.reported_at),
         "error_message": completion.error_message,
         "metadata": dict(completion.metadata),
+        "traceparent": completion.traceparent,
     }
 
 
@@ -89,6 +90,7 @@ def _completion_from_json(doc: Mapping[str, Any]) -> Completion:
         reported_at=parse_utc(reported_at) if reported_at else None,
         error_message=doc.get("error_message"),
         metadata=doc.get("metadata") or {},
+        traceparent=doc.get("traceparent"),
     )
 
 

@@ -11,12 +11,17 @@ acknowledge.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
+from ..core import telemetry
 from ..core.runtime import Delivery, Runtime
 from ..core.store import Quarantined
 from ..core.untrusted import check_json_value, load_json
+from ..core.validators import TRACEPARENT
 from ..errors import PermanentError, PoisonMessage, TransientError
 from ..limits import MAX_BODY_BYTES
 from .data import GateData
@@ -25,6 +30,8 @@ from .producer import parse_completion
 from .spec import GateSpec
 
 __all__ = ["accept_message", "quarantine", "read_body"]
+
+log = logging.getLogger("phaseactors.intake")
 
 
 def _raw_text(raw: Any) -> str:
@@ -46,7 +53,7 @@ def quarantine(
     source: str,
     message_id: str | None = None,
 ) -> Quarantined:
-    """Record ``raw`` with the reason it can never be applied."""
+    """Record ``raw`` with the reason it can never be applied, and log it at WARNING."""
     record = Quarantined(
         at=runtime.clock(),
         reason=f"{type(error).__name__}: {error}",
@@ -56,6 +63,18 @@ def quarantine(
         message_id=message_id if message_id else None,
     )
     runtime.store.quarantine(record)
+    telemetry.count(
+        "phaseactors.quarantined", actor=runtime.actor.name, reason=type(error).__name__
+    )
+    log.warning(
+        "quarantined a message that can never be applied: %s",
+        record.reason,
+        extra={
+            "gate": runtime.actor.name,
+            "message_id": record.message_id,
+            "reason": record.reason,
+        },
+    )
     return record
 
 
@@ -75,17 +94,57 @@ def accept_message(
     *,
     message_id: str | None = None,
     source: str,
+    traceparent: str | None = None,
 ) -> Delivery[GateData]:
-    """Parse ``body`` (JSON text or a mapping) as a producer completion and deliver it."""
-    try:
-        completion = parse_completion(read_body(body), spec.key.field, message_id)
-        return runtime.deliver(completion)
-    except TransientError:
-        raise
-    except PermanentError as error:
-        quarantine(runtime, error, body, source=source, message_id=message_id)
-        raise
-    except Exception as unexpected:  # caused by this message's content: never redeliver it
-        poison = PoisonMessage(unexpected)
-        quarantine(runtime, poison, body, source=source, message_id=message_id)
-        raise poison from unexpected
+    """Parse ``body`` (JSON text or a mapping) as a producer completion and deliver it. Every
+    log line of the delivery carries its ids; ``traceparent`` (the message's W3C trace
+    context, ignored when malformed) is continued into the trigger it decides."""
+
+    def refuse(error: Exception) -> PermanentError:
+        permanent = error if isinstance(error, PermanentError) else PoisonMessage(error)
+        quarantine(runtime, permanent, body, source=source, message_id=message_id)
+        return permanent
+
+    with telemetry.annotated(gate=spec.name, message_id=message_id):
+        try:
+            completion = parse_completion(read_body(body), spec.key.field, message_id)
+        except Exception as error:  # the message's content: permanent, never redelivered
+            raise refuse(error) from error
+        if traceparent and TRACEPARENT.fullmatch(traceparent):
+            completion = attrs.evolve(completion, traceparent=traceparent)
+        with telemetry.annotated(
+            key=completion.key,
+            processor=completion.processor,
+            execution_id=completion.execution_id,
+            correlation_id=completion.correlation_id,
+        ):
+            try:
+                delivery = runtime.deliver(completion)
+            except TransientError as error:
+                log.warning("transient failure, the message will be redelivered: %s", error)
+                raise
+            except Exception as error:
+                permanent = refuse(error)
+                if permanent is error:
+                    raise
+                raise permanent from error
+            _log_delivery(spec, delivery)
+            return delivery
+
+
+def _log_delivery(spec: GateSpec, delivery: Delivery[GateData]) -> None:
+    trigger = delivery.snapshot.data.trigger
+    log.info(
+        "%s %s/%s: %s -> %s",
+        delivery.outcome.value,
+        spec.name,
+        delivery.key,
+        delivery.detail or "ok",
+        delivery.snapshot.state,
+        extra={
+            "outcome": delivery.outcome.value,
+            "state": delivery.snapshot.state,
+            "trigger_id": trigger.trigger_id if trigger else None,
+            "published": list(delivery.published) or None,
+        },
+    )

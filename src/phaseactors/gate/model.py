@@ -209,6 +209,7 @@ class GateModel(ActorModel[GateData]):
             done=self.done,
             profile=self.profile,
             correlation_id=completion.correlation_id if completion else None,
+            traceparent=completion.traceparent if completion else None,
             forced_by=kwargs.get("by"),
             forced_reason=kwargs.get("reason"),
         )

@@ -3,9 +3,12 @@ commands force, rearm and fail. Each is one event through :meth:`Runtime.send`."
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from datetime import datetime, timedelta
 
+from ..core import telemetry
 from ..core.clock import Clock, utcnow
+from ..core.events import Event
 from ..core.publisher import Publisher
 from ..core.runtime import DEFAULT_LEASE, Delivery, Runtime
 from ..core.store import Store
@@ -16,6 +19,8 @@ from .events import CompletionReported, FailKey, ForceTrigger, Rearm
 from .spec import GateSpec
 
 __all__ = ["GateRuntime"]
+
+log = logging.getLogger("phaseactors.gate")
 
 
 class GateRuntime(Runtime[GateData]):
@@ -38,6 +43,11 @@ class GateRuntime(Runtime[GateData]):
     def spec(self) -> GateSpec:
         return self.actor.spec
 
+    def send(self, key: str, event: Event) -> Delivery[GateData]:
+        delivery = super().send(key, event)
+        _observe(self.spec, delivery, event.at)
+        return delivery
+
     def deliver(self, completion: Completion) -> Delivery[GateData]:
         """Apply one completion (duplicates and late ones included) and publish what is due."""
         key = self.actor.validate_key(completion.key)
@@ -54,3 +64,32 @@ class GateRuntime(Runtime[GateData]):
     def fail(self, key: str, reason: str, by: str) -> Delivery[GateData]:
         """Mark the key failed."""
         return self.send(key, FailKey(at=self.clock(), reason=reason, by=by))
+
+
+def _observe(spec: GateSpec, delivery: Delivery[GateData], at: datetime) -> None:
+    """Log and count what the event at ``at`` did to its key: a key that failed (at ERROR:
+    someone must look), deadlines passed, and the time a trigger decision took."""
+    snapshot = delivery.snapshot
+    for entry in snapshot.history:
+        if entry.at != at:
+            continue
+        if entry.event == "tick":
+            telemetry.count("phaseactors.deadlines_passed", gate=spec.name)
+        if entry.target == "failed" and entry.source != "failed":
+            kind = snapshot.data.failure_kind or "unknown"
+            telemetry.count("phaseactors.keys_failed", gate=spec.name, kind=kind)
+            log.error(
+                "%s/%s failed: %s",
+                spec.name,
+                snapshot.key,
+                snapshot.data.failed_reason,
+                extra={
+                    "key": snapshot.key,
+                    "state": "failed",
+                    "reason": snapshot.data.failed_reason,
+                },
+            )
+    trigger, first = snapshot.data.trigger, snapshot.data.first_completion_at
+    if trigger is not None and trigger.decided_at == at and first is not None:
+        seconds = (trigger.decided_at - first).total_seconds()
+        telemetry.record("phaseactors.trigger_latency", seconds, gate=spec.name)

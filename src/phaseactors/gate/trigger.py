@@ -7,6 +7,7 @@ attributes, so consumers drop repeats by it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -15,12 +16,20 @@ from .data import CompletionRecord, Trigger
 from .policy import Profile
 from .spec import GateSpec
 
-__all__ = ["decide_trigger", "trigger_id"]
+__all__ = ["continued", "decide_trigger", "trigger_id"]
 
 
 def trigger_id(gate: str, key: str, generation: int) -> str:
     """The one trigger id of a (gate, key, generation): ``gate/key/generation``."""
     return f"{gate}/{key}/{generation}"
+
+
+def continued(traceparent: str, span_of: str) -> str:
+    """A ``traceparent`` in the trace of ``traceparent`` whose span id is derived from
+    ``span_of`` (the same every time the step runs)."""
+    trace_id = traceparent.split("-")[1]
+    span_id = hashlib.sha256(span_of.encode()).hexdigest()[:16]
+    return f"00-{trace_id}-{span_id}-01"
 
 
 def decide_trigger(
@@ -33,11 +42,14 @@ def decide_trigger(
     done: Mapping[str, CompletionRecord],
     profile: Profile,
     correlation_id: str | None = None,
+    traceparent: str | None = None,
     forced_by: str | None = None,
     forced_reason: str | None = None,
 ) -> tuple[Trigger, OutboxEntry]:
-    """The trigger decision and its outbox entry. ``correlation_id`` is the deciding
-    completion's; without one (a deadline, an operator), the latest done report's."""
+    """The trigger decision and its outbox entry. ``correlation_id`` and ``traceparent`` are
+    the deciding completion's; without them (a deadline, an operator), the latest done
+    report's. The trigger continues that trace: its ``traceparent`` attribute has the same
+    trace id and a span id derived from the trigger id (the step stays pure)."""
     tid = trigger_id(spec.name, key, generation)
     correlation_ids = sorted({r.correlation_id for r in done.values()})
     if correlation_id is None and done:
@@ -76,6 +88,12 @@ def decide_trigger(
     attributes = {"trigger_id": tid, "gate": spec.name, "key": key}
     if correlation_id:
         attributes["correlation_id"] = correlation_id
+    if traceparent is None and done:
+        traced = [r for r in done.values() if r.traceparent]
+        if traced:
+            traceparent = max(traced, key=lambda r: r.received_at).traceparent
+    if traceparent:
+        attributes["traceparent"] = continued(traceparent, tid)
     entry = OutboxEntry(
         id=tid,
         topic=spec.output_topic,

@@ -1,5 +1,7 @@
 """Structured JSON logs in Cloud Logging's format: one object per line on stdout, with
-``severity``, ``message``, the trace, and the fields that explain a delivery."""
+``severity``, ``message``, the trace and span, labels, and the fields that explain a delivery:
+those of the delivery being handled (:func:`phaseactors.core.telemetry.fields`) on every line,
+and a line's own ``extra=`` fields."""
 
 from __future__ import annotations
 
@@ -9,22 +11,34 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["CloudLoggingFormatter", "configure_cloud_logging", "trace_from"]
+from phaseactors.core import telemetry
 
-#: ``extra=`` fields copied into the entry when present on a record.
+__all__ = ["CloudLoggingFormatter", "configure_cloud_logging", "span_from", "trace_from"]
+
+#: Fields copied into the entry when the delivery or the record has them.
 FIELDS = (
     "gate",
     "key",
-    "outcome",
-    "state",
+    "processor",
+    "execution_id",
     "correlation_id",
     "message_id",
+    "outcome",
+    "state",
     "trigger_id",
-    "processor",
     "reason",
     "published",
 )
 TRACE = "logging.googleapis.com/trace"
+SPAN = "logging.googleapis.com/spanId"
+LABELS = "logging.googleapis.com/labels"
+_LABELLED = ("gate", "key")  # also as labels, which log-based metrics and alerts can group by
+
+
+def span_from(traceparent: str | None) -> str | None:
+    """The span id of a W3C ``traceparent``, or None."""
+    parts = (traceparent or "").split("-")
+    return parts[2] if len(parts) >= 4 and len(parts[2]) == 16 else None
 
 
 def trace_from(traceparent: str | None, cloud_trace: str | None, project: str | None) -> str | None:
@@ -51,13 +65,22 @@ class CloudLoggingFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "logger": record.name,
         }
+        context = telemetry.fields()
         for name in FIELDS:
             value = getattr(record, name, None)
+            if value is None:
+                value = context.get(name)
             if value is not None:
                 entry[name] = value
-        trace = getattr(record, "trace", None)
+        trace = getattr(record, "trace", None) or context.get("trace")
         if trace:
             entry[TRACE] = trace
+        span = getattr(record, "span_id", None) or context.get("span_id")
+        if span:
+            entry[SPAN] = span
+        labels = {name: str(entry[name]) for name in _LABELLED if name in entry}
+        if labels:
+            entry[LABELS] = labels
         if record.exc_info:
             entry["stack_trace"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

@@ -31,6 +31,7 @@ from typing import Any
 import functions_framework
 
 from phaseactors.config import Settings
+from phaseactors.core import telemetry
 from phaseactors.core.runtime import Delivery
 from phaseactors.errors import ConfigurationError, PermanentError, TransientError
 from phaseactors.gate.actor import GateActor
@@ -40,7 +41,7 @@ from phaseactors.gate.operations import GateRuntime
 from phaseactors.gate.spec import GateSpec
 from phaseactors.gate.spec_loader import load_spec
 from phaseactors.gate.status import gate_status
-from phaseactors.gcp.cloud_logging import configure_cloud_logging, trace_from
+from phaseactors.gcp.cloud_logging import configure_cloud_logging, span_from, trace_from
 from phaseactors.gcp.envelope import MESSAGE_PUBLISHED, PubsubMessage, decode_envelope
 from phaseactors.gcp.push_auth import PushAuth, redact_access_logs
 from phaseactors.publishers import open_publisher
@@ -95,87 +96,86 @@ class GateFunction:
     def on_cloud_event(self, event: Any) -> Delivery[GateData] | None:
         """Handle a ``messagePublished`` CloudEvent. Returns None when the message was
         quarantined (acknowledged); raises a TransientError to have it redelivered."""
-        trace = trace_from(_attribute(event, "traceparent"), None, self.project)
+        traceparent = _attribute(event, "traceparent")
         kind = _attribute(event, "type")
         if kind != MESSAGE_PUBLISHED:
             error = PermanentError(f"unexpected CloudEvent type {kind!r}")
-            self._reject(error, event.data, None, trace, quarantined=False)
+            with self._context(None, traceparent):
+                self._reject(error, event.data, None, quarantined=False)
             return None
-        return self.on_envelope(event.data, event_id=_attribute(event, "id"), trace=trace)
+        return self.on_envelope(
+            event.data, event_id=_attribute(event, "id"), traceparent=traceparent
+        )
 
     def on_envelope(
-        self, envelope: Any, *, event_id: str | None = None, trace: str | None = None
+        self,
+        envelope: Any,
+        *,
+        event_id: str | None = None,
+        traceparent: str | None = None,
+        cloud_trace: str | None = None,
     ) -> Delivery[GateData] | None:
         """Handle a Pub/Sub envelope (CloudEvent data or push body)."""
         try:
             message = decode_envelope(envelope, event_id=event_id)
         except PermanentError as error:
-            self._reject(error, envelope, None, trace, quarantined=False)
+            with self._context(None, traceparent, cloud_trace):
+                self._reject(error, envelope, None, quarantined=False)
             return None
-        return self.on_message(message, trace=trace)
+        return self.on_message(message, traceparent=traceparent, cloud_trace=cloud_trace)
 
     def on_message(
-        self, message: PubsubMessage, *, trace: str | None = None
+        self,
+        message: PubsubMessage,
+        *,
+        traceparent: str | None = None,
+        cloud_trace: str | None = None,
     ) -> Delivery[GateData] | None:
-        context = {"gate": self.spec.name, "message_id": message.message_id, "trace": trace}
-        try:
-            delivery = accept_message(
-                self.runtime,
-                self.spec,
-                message.data,
-                message_id=message.message_id,
-                source="pubsub",
-            )
-        except PermanentError as error:
-            self._reject(error, message.data, message, trace, quarantined=True)
-            return None
-        except TransientError as error:
-            log.warning(
-                "transient failure, the message will be redelivered: %s", error, extra=context
-            )
-            raise
-        trigger = delivery.snapshot.data.trigger
-        log.info(
-            "%s %s/%s: %s -> %s",
-            delivery.outcome.value,
-            self.spec.name,
-            delivery.key,
-            delivery.detail or "ok",
-            delivery.snapshot.state,
-            extra={
-                **context,
-                "key": delivery.key,
-                "outcome": delivery.outcome.value,
-                "state": delivery.snapshot.state,
-                "correlation_id": trigger.correlation_id if trigger else None,
-                "trigger_id": trigger.trigger_id if trigger else None,
-                "published": list(delivery.published) or None,
-            },
+        """Apply one message. Its producer's trace (a ``traceparent`` attribute) wins over the
+        delivery's own; either is continued into the trigger the message decides."""
+        attributes = message.attributes
+        traceparent = (
+            attributes.get("traceparent") or attributes.get("googclient_traceparent") or traceparent
         )
-        return delivery
+        with (
+            self._context(message.message_id, traceparent, cloud_trace),
+            telemetry.span(
+                "phaseactors.message",
+                parent=traceparent,
+                gate=self.spec.name,
+                message=message.message_id,
+            ),
+        ):
+            try:
+                return accept_message(
+                    self.runtime,
+                    self.spec,
+                    message.data,
+                    message_id=message.message_id,
+                    source="pubsub",
+                    traceparent=traceparent,
+                )
+            except PermanentError as error:  # quarantined, with the reason logged, by intake
+                self._reject(error, message.data, message, quarantined=True)
+                return None
+
+    def _context(
+        self, message_id: str | None, traceparent: str | None, cloud_trace: str | None = None
+    ) -> Any:
+        """The fields every log line of this message carries."""
+        return telemetry.annotated(
+            gate=self.spec.name,
+            message_id=message_id,
+            trace=trace_from(traceparent, cloud_trace, self.project),
+            span_id=span_from(traceparent),
+        )
 
     def _reject(
-        self,
-        error: PermanentError,
-        raw: Any,
-        message: PubsubMessage | None,
-        trace: str | None,
-        *,
-        quarantined: bool,
+        self, error: PermanentError, raw: Any, message: PubsubMessage | None, *, quarantined: bool
     ) -> None:
-        message_id = message.message_id if message else None
         if not quarantined:
+            message_id = message.message_id if message else None
             quarantine(self.runtime, error, raw, source="pubsub", message_id=message_id)
-        log.error(
-            "quarantined a message that can never be applied: %s",
-            error,
-            extra={
-                "gate": self.spec.name,
-                "message_id": message_id,
-                "trace": trace,
-                "reason": str(error),
-            },
-        )
         if self.dead_letter_topic:
             self._dead_letter(error, raw, message)
 
@@ -255,9 +255,12 @@ def push(request: Any) -> tuple[str, int]:
         log.warning("refused a push request: %s", refusal)
         return "unauthorized", 403
     function = _gate_function()
-    trace = trace_from(None, request.headers.get("X-Cloud-Trace-Context"), function.project)
     try:
-        function.on_envelope(request.get_data(), trace=trace)
+        function.on_envelope(
+            request.get_data(),
+            traceparent=request.headers.get("traceparent"),
+            cloud_trace=request.headers.get("X-Cloud-Trace-Context"),
+        )
     except TransientError as error:
         return f"retry later: {error}", 503
     return "", 204
