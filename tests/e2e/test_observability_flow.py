@@ -59,7 +59,8 @@ def test_ids_traces_and_metrics_of_a_pipeline_step(
     lines = Lines()
     logger = logging.getLogger("phaseactors")
     logger.addHandler(lines)
-    level, logger.level = logger.level, logging.INFO
+    level = logger.level
+    logger.setLevel(logging.INFO)
     try:
         for number, processor in enumerate(PROCESSORS, 1):
             traceparent = f"00-{TRACE_ID}-{number:016x}-01"
