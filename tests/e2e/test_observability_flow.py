@@ -35,6 +35,21 @@ class Lines(logging.Handler):
         self.entries.append(json.loads(self.format(record)))
 
 
+def totals(reader: Any) -> dict[str, float]:
+    """Each metric's total for this gate so far (counters: the sum; histograms: the count)."""
+    counted: dict[str, float] = {}
+    for resource in reader.get_metrics_data().resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    if point.attributes.get("actor", point.attributes.get("gate")) == GATE:
+                        value = getattr(point, "value", None)
+                        counted[metric.name] = counted.get(metric.name, 0) + (
+                            value if value is not None else point.count
+                        )
+    return counted
+
+
 def test_ids_traces_and_metrics_of_a_pipeline_step(
     monkeypatch: pytest.MonkeyPatch, opentelemetry_readers: Any
 ) -> None:
@@ -45,7 +60,7 @@ def test_ids_traces_and_metrics_of_a_pipeline_step(
     from phaseactors.gcp import functions
 
     reader, exporter = opentelemetry_readers
-    reader.get_metrics_data()
+    before = totals(reader)
     topics = Topics()
     inbound = topics.topic("nba-phase3-analytics-complete")
     outbound = topics.topic("nba-phase4-trigger")
@@ -104,16 +119,8 @@ def test_ids_traces_and_metrics_of_a_pipeline_step(
         assert entry["logging.googleapis.com/trace"] == f"projects/{PROJECT}/traces/{TRACE_ID}"
     assert {e["message_id"] for e in delivery_lines} == {r.message.message_id for r in delivered}
 
-    counted: dict[str, float] = {}
-    for resource in reader.get_metrics_data().resource_metrics:
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    if point.attributes.get("actor", point.attributes.get("gate")) == GATE:
-                        value = getattr(point, "value", None)
-                        counted[metric.name] = counted.get(metric.name, 0) + (
-                            value if value is not None else point.count
-                        )
+    after = totals(reader)
+    counted = {name: after[name] - before.get(name, 0) for name in after}
     assert counted["phaseactors.deliveries"] == len(PROCESSORS)
     assert counted["phaseactors.trigger_latency"] == 1
     spans = [s for s in exporter.get_finished_spans() if s.name == "phaseactors.message"]
