@@ -38,7 +38,8 @@ class Lines(logging.Handler):
 def totals(reader: Any) -> dict[str, float]:
     """Each metric's total for this gate so far (counters: the sum; histograms: the count)."""
     counted: dict[str, float] = {}
-    for resource in reader.get_metrics_data().resource_metrics:
+    data = reader.get_metrics_data()
+    for resource in data.resource_metrics if data is not None else ():
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 for point in metric.data.data_points:

@@ -165,7 +165,8 @@ def test_opentelemetry_sees_deliveries_attempts_latency_and_spans(
     function.on_cloud_event(event(SPEC.required[0], 1))  # a duplicate
 
     points: dict[str, list[Any]] = {}
-    for resource in reader.get_metrics_data().resource_metrics:
+    data = reader.get_metrics_data()
+    for resource in data.resource_metrics if data is not None else ():
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 points.setdefault(metric.name, []).extend(metric.data.data_points)

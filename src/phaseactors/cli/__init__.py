@@ -20,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="phaseactors",
         description="Phase gates that trigger the next phase exactly once per key.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log progress and warnings to stderr"
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for verb in (demo, status, listing, stats, deliver, sweep, operate, serve, diagram, deploy):
         verb.register(subparsers)
@@ -29,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+    logging.basicConfig(  # the command says what went wrong itself; -v shows the library's log
+        level=logging.INFO if args.verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
