@@ -94,9 +94,9 @@ def record(name: str, value: float, **attributes: str) -> None:
 def span(name: str, *, parent: str | None = None, **attributes: Any) -> Any:
     """A context manager: an OpenTelemetry span named ``name`` under the current one (or
     under the W3C ``traceparent`` ``parent``, a remote caller's), or nothing when OpenTelemetry
-    is not installed."""
+    is not installed or no tracer provider is configured (spans would go nowhere)."""
     api = _api()
-    if api is None:
+    if api is None or isinstance(api[0].get_tracer_provider(), api[0].ProxyTracerProvider):
         return nullcontext()
     clean = {k: v for k, v in attributes.items() if isinstance(v, str | int | float | bool)}
     context = None
