@@ -223,6 +223,9 @@ class SqliteStore(OptimisticStore):
         pending_outbox: bool = False,
         due_before: datetime | None = None,
         limit: int | None = None,
+        start: str | None = None,
+        stop: str | None = None,
+        descending: bool = False,
     ) -> Iterator[Snapshot[D]]:
         sql = ["SELECT doc FROM actors WHERE gate=?"]
         args: list[Any] = [actor.name]
@@ -235,7 +238,13 @@ class SqliteStore(OptimisticStore):
         if due_before is not None:
             sql.append("AND due_at IS NOT NULL AND due_at <= ?")
             args.append(format_utc(due_before))
-        sql.append("ORDER BY key")
+        if start is not None:
+            sql.append("AND key >= ?")
+            args.append(start)
+        if stop is not None:
+            sql.append("AND key < ?")
+            args.append(stop)
+        sql.append("ORDER BY key DESC" if descending else "ORDER BY key")
         if limit is not None:
             sql.append("LIMIT ?")
             args.append(limit)
