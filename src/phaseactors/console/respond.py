@@ -1,0 +1,41 @@
+"""How the console answers: HTML or the same content as JSON, and refusals in either."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response, render_template, request
+
+__all__ = ["json_response", "page", "refuse", "wants_json"]
+
+
+def wants_json() -> bool:
+    """Whether the request asks for JSON: ``?format=json`` or an Accept header preferring it."""
+    if request.args.get("format") == "json":
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def json_response(value: dict[str, Any], status: int = 200) -> Response:
+    """One JSON object, as the CLI's ``--json`` prints it."""
+    body = json.dumps(value, sort_keys=True, default=str) + "\n"
+    return Response(body, status=status, mimetype="application/json")
+
+
+def page(template: str, data: dict[str, Any], /, **context: Any) -> Response:
+    """``data`` as JSON when asked for, else the rendered ``template``."""
+    if wants_json():
+        return json_response(data)
+    return Response(render_template(template, **context), mimetype="text/html")
+
+
+def refuse(status: int, message: str, **extra: Any) -> Response:
+    """A refusal with its reason, as JSON or as a page."""
+    if wants_json() or (
+        request.method == "POST" and request.accept_mimetypes.best == "application/json"
+    ):
+        return json_response({"error": message, **extra}, status)
+    html = render_template("error.html", status=status, message=message)
+    return Response(html, status=status, mimetype="text/html")
