@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     options = ConsoleOptions(
         allow_actions=args.allow_actions,
         authenticator=authenticator,
-        **({"secret_key": settings.console_secret.encode()} if settings.console_secret else {}),
+        secret_key=settings.console_secret,
     )
     app = open_console(
         args.gate or discover_gates(),

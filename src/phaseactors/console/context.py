@@ -16,8 +16,11 @@ from .security import Confirmations
 __all__ = ["Console", "ConsoleOptions"]
 
 
-def _secret() -> bytes:
-    return secrets.token_bytes(32)
+def _secret(value: str | bytes | None) -> bytes:
+    """The configured secret as bytes; a random one when none is configured."""
+    if value is None or value == b"" or value == "":
+        return secrets.token_bytes(32)
+    return value.encode() if isinstance(value, str) else value
 
 
 @frozen(kw_only=True)
@@ -27,7 +30,7 @@ class ConsoleOptions:
 
     allow_actions: bool = False
     authenticator: Authenticator = field(factory=Nobody)
-    secret_key: bytes = field(factory=_secret, repr=False)
+    secret_key: bytes = field(default=None, converter=_secret, repr=False)
     secure_cookies: bool = False
     clock: Clock = utcnow
 

@@ -269,9 +269,7 @@ class StoreContract:
             "2025-11-02",
         ]
 
-    def test_a_scan_reads_a_page_of_keys_newest_first(
-        self, store: Store, actor: GateActor
-    ) -> None:
+    def test_a_scan_reads_a_page_of_keys_newest_first(self, store: Store, actor: GateActor) -> None:
         """``start <= key < stop``, ``descending`` and ``limit`` together read one page of a
         listing, newest first, on every store and with every filter."""
         keys = [f"2025-11-0{day}" for day in range(1, 7)]
