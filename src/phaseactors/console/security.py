@@ -2,7 +2,8 @@
 
 * Response headers: a Content-Security-Policy that allows scripts, styles and images from the
   console itself only (no inline script or style, no framing, forms post only back to it),
-  ``nosniff``, no referrer, and no caching of pages that carry a form token.
+  ``nosniff``, no referrer to other sites (a same-origin one, so that forms carry their
+  ``Origin``), and no caching of pages that carry a form token.
 * CSRF: every form carries the session's random token, compared in constant time; a request
   whose ``Origin`` or ``Sec-Fetch-Site`` says it came from another site is refused as well.
 * Confirmation: reviewing an action signs what will be done (action, key, reason, who, the
@@ -44,7 +45,7 @@ def security_headers(*, diagram: bool = False) -> dict[str, str]:
     return {
         "Content-Security-Policy": DIAGRAM_POLICY if diagram else CONTENT_SECURITY_POLICY,
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
+        "Referrer-Policy": "same-origin",
         "X-Frame-Options": "SAMEORIGIN" if diagram else "DENY",
         "Cross-Origin-Opener-Policy": "same-origin",
         "Cross-Origin-Resource-Policy": "same-origin",
