@@ -227,7 +227,7 @@ class SqliteStore(OptimisticStore):
         stop: str | None = None,
         descending: bool = False,
     ) -> Iterator[Snapshot[D]]:
-        sql = ["SELECT doc FROM actors WHERE gate=?"]
+        sql = ["SELECT key, version, doc FROM actors WHERE gate=?"]
         args: list[Any] = [actor.name]
         if states is not None:
             wanted = list(states)
@@ -250,8 +250,14 @@ class SqliteStore(OptimisticStore):
             args.append(limit)
         with self._errors("scan"):
             rows = self._execute(" ".join(sql), args).fetchall()
-        for (doc,) in rows:
-            yield actor.decode(json.loads(doc))
+        for key, version, doc in rows:  # a version decoded before is not decoded again
+            cached = self._decoded.get((actor.name, key))
+            if cached is not None and cached[0] == version:
+                yield cached[1]
+                continue
+            snapshot = actor.decode(json.loads(doc))
+            self._remember(actor.name, key, snapshot)
+            yield snapshot
 
     def quarantine(self, record: Quarantined) -> None:
         with self._errors("quarantine"):
