@@ -407,3 +407,16 @@ def test_the_cli_refuses_actions_without_a_token(
     monkeypatch.delenv("PHASEACTORS_CONSOLE_TOKEN", raising=False)
     assert main(["console", "--allow-actions", "--gate", "phase2_to_phase3"]) == 2
     assert "PHASEACTORS_CONSOLE_TOKEN" in capsys.readouterr().err
+
+
+def test_the_cli_and_the_console_package_load_no_web_framework() -> None:
+    """``phaseactors`` commands other than ``console`` pay nothing for it."""
+    import subprocess
+    import sys
+
+    code = "import sys, phaseactors.cli, phaseactors.console; print(sorted(sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = {name.strip("'") for name in result.stdout.strip("[]\n").split(", ")}
+    assert not {m for m in loaded if m.split(".")[0] in ("flask", "werkzeug", "jinja2")}

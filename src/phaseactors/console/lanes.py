@@ -105,13 +105,22 @@ def why_stuck(status: GateStatus, now: datetime) -> str | None:
     return None
 
 
+#: Cells of decided keys kept per lane; a key's version never changes its content.
+_CELL_CACHE = 20_000
+
+
 class GateLane:
-    """One gate's keys, read through its runtime's store."""
+    """One gate's keys, read through its runtime's store.
+
+    The cell of a decided key (complete, triggered, failed) depends on its version alone, so
+    it is kept and reused while the version is unchanged; an undecided key's cell is worked
+    out anew each time, since whether it is past a deadline depends on the time."""
 
     kind = "gate"
 
     def __init__(self, runtime: GateRuntime) -> None:
         self.runtime = runtime
+        self._cells: dict[str, tuple[int, int, Cell]] = {}
 
     @property
     def name(self) -> str:
@@ -125,6 +134,17 @@ class GateLane:
         return gate_status(self.spec, snapshot)
 
     def _cell(self, snapshot: Snapshot[GateData], now: datetime | None = None) -> Cell:
+        kept = self._cells.get(snapshot.key)
+        if kept is not None and kept[:2] == (snapshot.generation, snapshot.version):
+            return kept[2]
+        cell = self._new_cell(snapshot, now or self.runtime.clock())
+        if snapshot.state not in _UNDECIDED:
+            if len(self._cells) >= _CELL_CACHE:
+                self._cells.clear()
+            self._cells[snapshot.key] = (snapshot.generation, snapshot.version, cell)
+        return cell
+
+    def _new_cell(self, snapshot: Snapshot[GateData], now: datetime) -> Cell:
         status = self.status(snapshot)
         return Cell(
             lane=self.name,
@@ -133,7 +153,7 @@ class GateLane:
             generation=status.generation,
             done=sum(1 for name in status.expected if name in status.done),
             expected=len(status.expected),
-            stuck=why_stuck(status, now or self.runtime.clock()),
+            stuck=why_stuck(status, now),
             updated_at=status.updated_at,
             row=listing_row(status),
         )
