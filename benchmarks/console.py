@@ -4,10 +4,11 @@ Fills a SQLite file with ``--days`` game dates (default 1,000) across the three 
 (``phaseactors.testing.sample``: most triggered, the newest on their way, a few failed, forced,
 rearmed), then times the console's pages in process (Flask's test client: the server's work,
 no network), each ``--repeat`` times after one warm-up, and reports the median and the
-slowest wall time and the median CPU time of the process (less sensitive to a busy machine). ``cold`` pages are served by a console opened on the file just before (no snapshot
-decoded yet), as after a restart. Then one key of a 1,000-processor gate (990 done, 10
-missing): its page, its JSON and its state diagram. Prints one JSON line per page, then the
-load average.
+slowest wall time and the median CPU time of the process (less sensitive to a busy
+machine). ``cold`` pages are served by a console opened on the file just before (no snapshot
+decoded, no template compiled yet), as after a restart. Then one key of a 1,000-processor
+gate (990 done, 10 missing): its page, its JSON and its state diagram. Prints one JSON line
+per page, then the load average.
 
 Usage (from the repository root, with the console extra):
 
