@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from flask import Flask, Response, g, request, session
 
@@ -19,7 +18,7 @@ from .context import Console, ConsoleOptions
 from .forms import register_forms
 from .lanes import GateLane, Lane
 from .pages import register_pages
-from .respond import refuse
+from .respond import key_href, refuse
 from .security import csrf_token, security_headers
 
 __all__ = ["create_app"]
@@ -33,12 +32,6 @@ def _utc(value: datetime | str | None, seconds: bool = True) -> str:
     if isinstance(value, str):
         return value
     return value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + " UTC"
-
-
-def _key_href(gate: str, key: str) -> str:
-    """The URL of a key's page, as ``url_for("key", ...)`` builds it, at a fraction of the
-    cost: the grid links thousands of cells."""
-    return f"{request.script_root}/gates/{quote(gate, safe='')}/keys/{quote(key, safe='')}"
 
 
 def create_app(
@@ -66,7 +59,7 @@ def create_app(
     app.jinja_env.filters["utc"] = _utc
     app.jinja_env.globals.update(
         csrf_token=lambda: csrf_token(session),
-        key_href=_key_href,
+        key_href=key_href,
         allow_actions=options.allow_actions,
         signs_in=options.authenticator.signs_in,
     )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from flask import Response, render_template, request
 
-__all__ = ["json_response", "page", "refuse", "wants_json"]
+__all__ = ["html", "json_response", "key_href", "page", "refuse", "wants_json"]
 
 
 def wants_json() -> bool:
@@ -16,6 +17,12 @@ def wants_json() -> bool:
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
+
+
+def key_href(gate: str, key: str) -> str:
+    """The URL of a key's page, as ``url_for("key", ...)`` builds it, at a fraction of the
+    cost: the grid links thousands of cells."""
+    return f"{request.script_root}/gates/{quote(gate, safe='')}/keys/{quote(key, safe='')}"
 
 
 def json_response(value: dict[str, Any], status: int = 200) -> Response:
@@ -28,6 +35,11 @@ def page(template: str, data: dict[str, Any], /, **context: Any) -> Response:
     """``data`` as JSON when asked for, else the rendered ``template``."""
     if wants_json():
         return json_response(data)
+    return html(template, **context)
+
+
+def html(template: str, **context: Any) -> Response:
+    """The rendered ``template``."""
     return Response(render_template(template, **context), mimetype="text/html")
 
 
