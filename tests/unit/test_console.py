@@ -254,7 +254,9 @@ def signed_in(sample: Sample):  # type: ignore[no-untyped-def]
     csrf = form_token(client.get("/login").get_data(as_text=True))
     answer = client.post("/login", data={"csrf": csrf, "token": TOKEN})
     assert answer.status_code == 303
-    return client, csrf
+    fresh = form_token(client.get(KEY_PAGE).get_data(as_text=True))
+    assert fresh != csrf  # signing in starts a new form token
+    return client, fresh
 
 
 def test_signing_in_needs_the_token_and_no_page_shows_it(acting: Sample) -> None:
@@ -420,3 +422,43 @@ def test_the_cli_and_the_console_package_load_no_web_framework() -> None:
     )
     loaded = {name.strip("'") for name in result.stdout.strip("[]\n").split(", ")}
     assert not {m for m in loaded if m.split(".")[0] in ("flask", "werkzeug", "jinja2")}
+
+
+def test_phaseactors_console_serves_what_curl_shows(sample: Sample) -> None:
+    """The command itself, as an operator starts it: the grid lists each gate with its keys
+    and states, a key's page names its missing processors."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    command = [sys.executable, "-m", "phaseactors", "console", "--port", "0"]
+    command += ["--store", f"sqlite:///{sample.store.path}"]
+    for gate in GATES:
+        command += ["--gate", gate]
+    server = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        url = re.search(r"(http://127\.0\.0\.1:\d+)/ \(read-only\)", line)
+        assert url, line
+        with urllib.request.urlopen(url[1] + "/", timeout=30) as answer:
+            grid = answer.read().decode()
+        for gate in GATES:
+            assert f">{gate}</th>" in grid
+        assert '<th scope="row">2025-12-09</th>' in grid
+        assert '<span class="state">partial</span> <span class="counts">4/5</span>' in grid
+        with urllib.request.urlopen(url[1] + KEY_PAGE, timeout=30) as answer:
+            key = answer.read().decode()
+        missing = json_of(
+            urllib.request.urlopen(url[1] + KEY_PAGE + "?format=json", timeout=30).read()
+        )["missing"]
+        assert len(missing) == 3
+        for name in missing:
+            assert f"<li>{name}</li>" in key
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)

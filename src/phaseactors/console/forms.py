@@ -44,6 +44,7 @@ def register_forms(app: Flask, console: Console) -> None:
         identity = authenticator.sign_in(request.form.get("token", ""), session)
         if identity is None:
             return Response(render_template("login.html", failed=True), status=403)
+        session.pop("csrf", None)  # the signed-in session gets a form token of its own
         return redirect(url_for("grid"), 303)
 
     @app.post("/logout")

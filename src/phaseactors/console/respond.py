@@ -45,9 +45,7 @@ def html(template: str, **context: Any) -> Response:
 
 def refuse(status: int, message: str, **extra: Any) -> Response:
     """A refusal with its reason, as JSON or as a page."""
-    if wants_json() or (
-        request.method == "POST" and request.accept_mimetypes.best == "application/json"
-    ):
+    if wants_json():
         return json_response({"error": message, **extra}, status)
-    html = render_template("error.html", status=status, message=message)
-    return Response(html, status=status, mimetype="text/html")
+    page = render_template("error.html", status=status, message=message)
+    return Response(page, status=status, mimetype="text/html")
