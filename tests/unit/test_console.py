@@ -462,3 +462,29 @@ def test_phaseactors_console_serves_what_curl_shows(sample: Sample) -> None:
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+
+
+def test_the_timeline_places_arrivals_against_deadlines_and_the_trigger(sample: Sample) -> None:
+    from phaseactors.console.timeline import timeline
+    from phaseactors.gate.status import gate_status
+
+    runtime = sample.runtimes["phase2_to_phase3"]
+    undecided = gate_status(runtime.spec, runtime.load("2025-12-10"))
+    drawn = timeline(undecided, sample.now)
+    assert [r.label for r in drawn.rows] == list(undecided.expected)
+    assert {r.label for r in drawn.rows if r.x is None} == set(undecided.missing)
+    assert all(drawn.left <= r.x <= drawn.right for r in drawn.rows if r.x is not None)
+    marks = {m.label: m for m in drawn.marks}
+    assert marks["30m"].kind == "deadline-passed"
+    assert marks["2h"].kind == "deadline"
+    assert marks["now"].x < marks["2h"].x
+    first = min(r.x for r in drawn.rows if r.x is not None)
+    assert first == drawn.left  # the first arrival starts the axis
+
+    forced = gate_status(runtime.spec, runtime.load("2025-12-01"))  # forced, then published
+    drawn = timeline(forced, sample.now)
+    kinds = [m.kind for m in drawn.marks]
+    assert "trigger" in kinds
+    assert "published" in kinds
+    assert "now" not in kinds  # a decided key has no "now"
+    assert drawn.marks[kinds.index("trigger")].title.endswith("(forced)")

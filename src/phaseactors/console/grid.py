@@ -16,7 +16,7 @@ from attrs import field, frozen
 from ..limits import MAX_KEY_LENGTH
 from .lanes import Cell, Lane
 
-__all__ = ["STATES", "Grid", "GridQuery", "Row", "build_grid", "parse_query"]
+__all__ = ["STATES", "Grid", "GridQuery", "QueryError", "Row", "build_grid", "parse_query"]
 
 #: Every state a gate key can be in, in the order of its life.
 STATES = ("waiting", "partial", "complete", "triggered", "failed")
