@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -488,3 +489,44 @@ def test_the_timeline_places_arrivals_against_deadlines_and_the_trigger(sample: 
     assert "published" in kinds
     assert "now" not in kinds  # a decided key has no "now"
     assert drawn.marks[kinds.index("trigger")].title.endswith("(forced)")
+
+
+@pytest.mark.emulator
+def test_the_console_pages_keys_on_firestore() -> None:
+    """The grid's paged, newest-first reads and a key page, on the Firestore emulator."""
+    import uuid
+
+    from support import require_emulator
+
+    require_emulator("FIRESTORE_EMULATOR_HOST")
+    from google.cloud import firestore
+
+    from phaseactors import GateActor, GateRuntime, RecordingPublisher, load_spec
+    from phaseactors.console.app import create_app
+    from phaseactors.console.context import ConsoleOptions
+    from phaseactors.console.lanes import GateLane
+    from phaseactors.stores.firestore import FirestoreStore
+    from phaseactors.testing.sample import SampleClock, fill_sample
+
+    store = FirestoreStore(
+        firestore.Client(project="phaseactors-test"), prefix=f"t{uuid.uuid4().hex[:10]}."
+    )
+    clock = SampleClock(datetime.now(UTC))
+    runtimes = [
+        GateRuntime(GateActor(load_spec(name)), store, RecordingPublisher(), clock=clock)
+        for name in GATES
+    ]
+    fill_sample(runtimes, clock, days=6, end=date(2025, 12, 10))
+    app = create_app([GateLane(r) for r in runtimes], store, ConsoleOptions(clock=clock))
+    client = app.test_client()
+    first = json_of(client.get("/?format=json&limit=3").data)
+    assert first["keys"] == ["2025-12-10", "2025-12-09", "2025-12-08"]
+    assert first["older"] == "2025-12-08"
+    older = json_of(client.get("/?format=json&limit=3&before=2025-12-08").data)
+    assert older["keys"] == ["2025-12-07", "2025-12-06", "2025-12-05"]
+    ranged = json_of(client.get("/?format=json&from=2025-12-05&to=2025-12-06").data)
+    assert ranged["keys"] == ["2025-12-06", "2025-12-05"]
+    stuck = {(a["gate"], a["key"]) for a in first["attention"]}
+    assert ("phase2_to_phase3", "2025-12-05") in stuck  # failed
+    key = json_of(client.get("/gates/phase2_to_phase3/keys/2025-12-10?format=json").data)
+    assert len(key["missing"]) == 3

@@ -286,6 +286,7 @@ class StoreContract:
         assert page(descending=True, limit=2, stop="2025-11-05") == ["2025-11-04", "2025-11-03"]
         assert page(start="2025-11-02", stop="2025-11-04") == ["2025-11-02", "2025-11-03"]
         assert page(start="2025-11-05", limit=1) == ["2025-11-05"]
+        assert page(stop="2025-11-02\x00") == ["2025-11-01", "2025-11-02"]  # an inclusive end
         partial = {"states": ["partial"]}
         assert page(**partial, descending=True, limit=2) == ["2025-11-06", "2025-11-05"]
         assert page(**partial, stop="2025-11-05", descending=True, limit=2) == [
