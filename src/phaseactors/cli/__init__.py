@@ -9,8 +9,9 @@ from collections.abc import Sequence
 
 from ..core.untrusted import printable
 from ..errors import PhaseactorsError
-from . import console, deliver, demo, deploy, diagram, listing, operate, serve, status, sweep
+from . import deliver, demo, deploy, diagram, listing, operate, serve, status, sweep
 from .common import exit_code_for
+from .console import register as register_console
 
 __all__ = ["build_parser", "main"]
 
@@ -22,8 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for verb in (demo, status, listing, deliver, sweep, operate, serve, diagram, deploy, console):
+    for verb in (demo, status, listing, deliver, sweep, operate, serve, diagram, deploy):
         verb.register(subparsers)
+    register_console(subparsers)
     return parser
 
 
