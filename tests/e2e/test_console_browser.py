@@ -3,7 +3,8 @@ key, see its missing processors and its highlighted state, sign in, force it wit
 find the audit line in its history; a processor named like an HTML tag stays text.
 
 Without Chromium (``scripts/setup-system`` installs it) these tests are skipped, unless
-``PHASEACTORS_REQUIRE_BROWSER=1`` (as in CI), which makes that a failure."""
+``PHASEACTORS_REQUIRE_BROWSER=1`` (as in CI), which makes that a failure.
+``PHASEACTORS_CHROMIUM`` names another Chromium binary (default /usr/bin/chromium)."""
 
 from __future__ import annotations
 
