@@ -30,6 +30,26 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "PHASEACTORS_PUSH_SERVICE_ACCOUNT",
         "the one service account whose OIDC tokens push accepts",
     ),
+    "console_gates": (
+        "PHASEACTORS_CONSOLE_GATES",
+        "the gates the console shows, comma-separated (default: every gate file found)",
+    ),
+    "console_token": (
+        "PHASEACTORS_CONSOLE_TOKEN",
+        "the token a browser signs in with to act in a local console",
+    ),
+    "console_secret": (
+        "PHASEACTORS_CONSOLE_SECRET",
+        "signs the console's cookies and confirmations (default: random per process)",
+    ),
+    "console_allow_actions": (
+        "PHASEACTORS_CONSOLE_ALLOW_ACTIONS",
+        "1: the console on Cloud Run allows actions (force, rearm, fail)",
+    ),
+    "console_iap_audience": (
+        "PHASEACTORS_CONSOLE_IAP_AUDIENCE",
+        "the audience of the Identity-Aware Proxy assertions the console on Cloud Run accepts",
+    ),
 }
 
 
@@ -50,6 +70,11 @@ class Settings:
     push_token: str | None = None
     push_audience: str | None = None
     push_service_account: str | None = None
+    console_gates: str | None = None
+    console_token: str | None = None
+    console_secret: str | None = None
+    console_allow_actions: str | None = None
+    console_iap_audience: str | None = None
     project: str | None = None
     """Google Cloud's own project variable (``GOOGLE_CLOUD_PROJECT`` or ``GCP_PROJECT``)."""
 

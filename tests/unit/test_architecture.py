@@ -188,5 +188,6 @@ def test_the_top_level_shows_the_layers() -> None:
         "publishers",
         "gcp",
         "cli",
+        "console",
         "testing",
     }

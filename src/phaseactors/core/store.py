@@ -81,9 +81,14 @@ class Store(Protocol):
         pending_outbox: bool = False,
         due_before: datetime | None = None,
         limit: int | None = None,
+        start: str | None = None,
+        stop: str | None = None,
+        descending: bool = False,
     ) -> Iterator[Snapshot[D]]:
         """Snapshots of one actor type, filtered by state, pending outbox or due time, in key
-        order; with ``limit``, the first ``limit`` of them by key."""
+        order (``descending``: newest key first); with ``limit``, the first ``limit`` of them
+        in that order. ``start`` and ``stop`` bound the keys like a slice: ``start <= key <
+        stop``, so a page of keys can be read without decoding the others."""
         ...
 
     def stranded(self, actor: Actor[D]) -> list[str]:

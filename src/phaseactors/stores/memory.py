@@ -70,11 +70,22 @@ class MemoryStore(OptimisticStore):
         pending_outbox: bool = False,
         due_before: datetime | None = None,
         limit: int | None = None,
+        start: str | None = None,
+        stop: str | None = None,
+        descending: bool = False,
     ) -> Iterator[Snapshot[D]]:
         wanted = set(states) if states is not None else None
         with self._lock:
             items = sorted(
-                (key, s) for (gate, key), s in self._snapshots.items() if gate == actor.name
+                (
+                    (key, s)
+                    for (gate, key), s in self._snapshots.items()
+                    if gate == actor.name
+                    and (start is None or key >= start)
+                    and (stop is None or key < stop)
+                ),
+                key=lambda item: item[0],
+                reverse=descending,
             )
         count = 0
         for _, snapshot in items:

@@ -223,8 +223,11 @@ class SqliteStore(OptimisticStore):
         pending_outbox: bool = False,
         due_before: datetime | None = None,
         limit: int | None = None,
+        start: str | None = None,
+        stop: str | None = None,
+        descending: bool = False,
     ) -> Iterator[Snapshot[D]]:
-        sql = ["SELECT doc FROM actors WHERE gate=?"]
+        sql = ["SELECT key, version, doc FROM actors WHERE gate=?"]
         args: list[Any] = [actor.name]
         if states is not None:
             wanted = list(states)
@@ -235,14 +238,26 @@ class SqliteStore(OptimisticStore):
         if due_before is not None:
             sql.append("AND due_at IS NOT NULL AND due_at <= ?")
             args.append(format_utc(due_before))
-        sql.append("ORDER BY key")
+        if start is not None:
+            sql.append("AND key >= ?")
+            args.append(start)
+        if stop is not None:
+            sql.append("AND key < ?")
+            args.append(stop)
+        sql.append("ORDER BY key DESC" if descending else "ORDER BY key")
         if limit is not None:
             sql.append("LIMIT ?")
             args.append(limit)
         with self._errors("scan"):
             rows = self._execute(" ".join(sql), args).fetchall()
-        for (doc,) in rows:
-            yield actor.decode(json.loads(doc))
+        for key, version, doc in rows:  # a version decoded before is not decoded again
+            cached = self._decoded.get((actor.name, key))
+            if cached is not None and cached[0] == version:
+                yield cached[1]
+                continue
+            snapshot = actor.decode(json.loads(doc))
+            self._remember(actor.name, key, snapshot)
+            yield snapshot
 
     def quarantine(self, record: Quarantined) -> None:
         with self._errors("quarantine"):

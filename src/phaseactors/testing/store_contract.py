@@ -269,6 +269,37 @@ class StoreContract:
             "2025-11-02",
         ]
 
+    def test_a_scan_reads_a_page_of_keys_newest_first(self, store: Store, actor: GateActor) -> None:
+        """``start <= key < stop``, ``descending`` and ``limit`` together read one page of a
+        listing, newest first, on every store and with every filter."""
+        keys = [f"2025-11-0{day}" for day in range(1, 7)]
+        for key in keys:
+            store.apply(actor, key, completion_event("p0", key))
+        for name in ("p0", "p1", "p2"):  # one key leaves `partial`
+            store.apply(actor, "2025-11-04", completion_event(name, "2025-11-04"))
+
+        def page(**options: Any) -> list[str]:
+            return [s.key for s in store.scan(actor, **options)]
+
+        assert page(descending=True) == keys[::-1]
+        assert page(descending=True, limit=2) == ["2025-11-06", "2025-11-05"]
+        assert page(descending=True, limit=2, stop="2025-11-05") == ["2025-11-04", "2025-11-03"]
+        assert page(start="2025-11-02", stop="2025-11-04") == ["2025-11-02", "2025-11-03"]
+        assert page(start="2025-11-05", limit=1) == ["2025-11-05"]
+        assert page(stop="2025-11-02\x00") == ["2025-11-01", "2025-11-02"]  # an inclusive end
+        partial = {"states": ["partial"]}
+        assert page(**partial, descending=True, limit=2) == ["2025-11-06", "2025-11-05"]
+        assert page(**partial, stop="2025-11-05", descending=True, limit=2) == [
+            "2025-11-03",
+            "2025-11-02",
+        ]
+        assert page(**partial, start="2025-11-02", limit=2) == ["2025-11-02", "2025-11-03"]
+        due = T0 + timedelta(hours=1)
+        assert page(due_before=due, stop="2025-11-03", descending=True) == [
+            "2025-11-02",
+            "2025-11-01",
+        ]
+
     def test_scan_finds_keys_by_due_deadline(self, store: Store, actor: GateActor) -> None:
         store.apply(actor, "2025-11-01", completion_event("p0", "2025-11-01"))
         for name in ("p0", "p1", "p2"):

@@ -241,21 +241,45 @@ class FirestoreStore:
         pending_outbox: bool = False,
         due_before: datetime | None = None,
         limit: int | None = None,
+        start: str | None = None,
+        stop: str | None = None,
+        descending: bool = False,
     ) -> Iterator[Snapshot[D]]:
         query = self.collection(actor.name)
         ranged = pending_outbox or due_before is not None
+        # Key bounds and a descending order go into the query only when nothing else filters
+        # it: on the document's ``key`` field (its id; Firestore scans no document id
+        # descending), whose single-field indexes need no composite one. Otherwise they are
+        # applied here, after the filtered read.
+        keyed_query = states is None and not ranged
         if states is not None:
             query = query.where(filter=FieldFilter("state", "in", list(states)))
         if pending_outbox:
             query = query.where(filter=FieldFilter("pending_outbox", ">", 0))
         if due_before is not None:
             query = query.where(filter=FieldFilter("due_at", "<=", due_before))
-        if limit is not None and not ranged:  # results come in document id (= key) order
-            query = query.limit(limit)
+        if keyed_query:
+            if start is not None:
+                query = query.where(filter=FieldFilter("key", ">=", start))
+            if stop is not None:
+                query = query.where(filter=FieldFilter("key", "<", stop))
+            if descending:
+                query = query.order_by("key", direction=firestore.Query.DESCENDING)
+        unbounded = start is None and stop is None and not descending
+        if limit is not None and (keyed_query or (not ranged and unbounded)):
+            query = query.limit(limit)  # results come in document id (= key) order
         with final("scan"):
             documents = list(query.stream())
         self.stats.add(reads=max(1, len(documents)))
-        snapshots = sorted((actor.decode(d.to_dict()) for d in documents), key=lambda s: s.key)
+        snapshots = sorted(
+            (
+                actor.decode(d.to_dict())
+                for d in documents
+                if (start is None or d.id >= start) and (stop is None or d.id < stop)
+            ),
+            key=lambda s: s.key,
+            reverse=descending,
+        )
         # A range filter orders by its field, so the first by key are cut here.
         yield from snapshots[:limit] if limit is not None else snapshots
 

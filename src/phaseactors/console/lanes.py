@@ -1,0 +1,184 @@
+"""The grid's columns. A lane is one kind of actor whose keys the console lists: a gate
+today (:class:`GateLane`); the pipeline run, once its package lands, is a lane of its own
+that implements :class:`Lane` and is put first, so that each row reads across the phases.
+
+A lane reads one page of keys at a time (``Store.scan`` with bounds, newest first), so a
+grid over years of dates decodes only the keys it shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from attrs import frozen
+
+from ..core.clock import format_utc
+from ..core.snapshot import Snapshot
+from ..gate.data import GateData
+from ..gate.operations import GateRuntime
+from ..gate.spec import GateSpec
+from ..gate.status import GateStatus, gate_status
+
+__all__ = ["Cell", "GateLane", "Lane", "listing_row", "why_stuck"]
+
+#: States a key can still be stuck in; a triggered key has done its work.
+_OPEN = ("waiting", "partial", "complete", "failed")
+_UNDECIDED = ("waiting", "partial")
+
+
+@frozen(kw_only=True)
+class Cell:
+    """One key of one lane: what the grid shows in a cell, and why a person should look."""
+
+    lane: str
+    key: str
+    state: str
+    generation: int
+    done: int
+    expected: int
+    stuck: str | None
+    """Why the key needs a person (failed, trigger pending, past a deadline), else None."""
+    updated_at: datetime | None
+    row: dict[str, Any]
+    """The key as ``phaseactors list --json`` shows it."""
+
+
+class Lane(Protocol):
+    """A column of the grid."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str:
+        """``gate`` (or ``pipeline``): which page shows one of its keys."""
+        ...
+
+    def page(
+        self, *, start: str | None, stop: str | None, states: Sequence[str] | None, limit: int
+    ) -> list[Cell]:
+        """The newest ``limit`` keys with ``start <= key < stop`` (in ``states``)."""
+        ...
+
+    def cell(self, key: str) -> Cell | None:
+        """One key, or None if it was never seen."""
+        ...
+
+    def attention(self, now: datetime) -> list[Cell]:
+        """Every key that is stuck at ``now``, newest first."""
+        ...
+
+
+def listing_row(status: GateStatus) -> dict[str, Any]:
+    """One key as a row of ``phaseactors list --json``."""
+    return {
+        "key": status.key,
+        "state": status.state,
+        "generation": status.generation,
+        "updated_at": format_utc(status.updated_at),
+        "done": len(status.done),
+        "missing": list(status.missing),
+        "missing_optional": list(status.missing_optional),
+        "failed_reason": status.failed_reason,
+        "due_at": format_utc(status.due_at),
+        "profile": status.profile,
+    }
+
+
+def why_stuck(status: GateStatus, now: datetime) -> str | None:
+    """Why a key needs a person at ``now``: it failed, its trigger is not published, or a
+    deadline passed while it is still undecided. None when it is fine or still in time."""
+    if status.state == "failed":
+        return f"failed: {status.failed_reason or 'no reason recorded'}"
+    trigger = status.trigger
+    if status.pending_outbox or (
+        status.state == "complete" and trigger is not None and not trigger.published
+    ):
+        error = next((e.last_error for e in status.pending_outbox if e.last_error), None)
+        return "trigger pending, not yet published" + (f": {error}" if error else "")
+    if status.state in _UNDECIDED:
+        passed = [d for d in status.deadlines if d.passed or (d.due_at and d.due_at <= now)]
+        if passed:
+            return f"past deadline {passed[-1].name}, {len(status.missing)} required missing"
+    return None
+
+
+#: Cells of decided keys kept per lane; a key's version never changes its content.
+_CELL_CACHE = 20_000
+
+
+class GateLane:
+    """One gate's keys, read through its runtime's store.
+
+    The cell of a decided key (complete, triggered, failed) depends on its version alone, so
+    it is kept and reused while the version is unchanged; an undecided key's cell is worked
+    out anew each time, since whether it is past a deadline depends on the time."""
+
+    kind = "gate"
+
+    def __init__(self, runtime: GateRuntime) -> None:
+        self.runtime = runtime
+        self._cells: dict[str, tuple[int, int, Cell]] = {}
+
+    @property
+    def name(self) -> str:
+        return self.runtime.spec.name
+
+    @property
+    def spec(self) -> GateSpec:
+        return self.runtime.spec
+
+    def status(self, snapshot: Snapshot[GateData]) -> GateStatus:
+        return gate_status(self.spec, snapshot)
+
+    def _cell(self, snapshot: Snapshot[GateData], now: datetime | None = None) -> Cell:
+        kept = self._cells.get(snapshot.key)
+        if kept is not None and kept[:2] == (snapshot.generation, snapshot.version):
+            return kept[2]
+        cell = self._new_cell(snapshot, now or self.runtime.clock())
+        if snapshot.state not in _UNDECIDED:
+            if len(self._cells) >= _CELL_CACHE:
+                self._cells.clear()
+            self._cells[snapshot.key] = (snapshot.generation, snapshot.version, cell)
+        return cell
+
+    def _new_cell(self, snapshot: Snapshot[GateData], now: datetime) -> Cell:
+        status = self.status(snapshot)
+        return Cell(
+            lane=self.name,
+            key=status.key,
+            state=status.state,
+            generation=status.generation,
+            done=sum(1 for name in status.expected if name in status.done),
+            expected=len(status.expected),
+            stuck=why_stuck(status, now),
+            updated_at=status.updated_at,
+            row=listing_row(status),
+        )
+
+    def page(
+        self, *, start: str | None, stop: str | None, states: Sequence[str] | None, limit: int
+    ) -> list[Cell]:
+        now = self.runtime.clock()
+        snapshots = self.runtime.store.scan(
+            self.runtime.actor,
+            states=states,
+            start=start,
+            stop=stop,
+            descending=True,
+            limit=limit,
+        )
+        return [self._cell(snapshot, now) for snapshot in snapshots]
+
+    def cell(self, key: str) -> Cell | None:
+        snapshot = self.runtime.load(key)
+        return None if snapshot is None else self._cell(snapshot)
+
+    def attention(self, now: datetime) -> list[Cell]:
+        cells = [
+            self._cell(snapshot, now)
+            for snapshot in self.runtime.store.scan(self.runtime.actor, states=_OPEN)
+        ]
+        return sorted((c for c in cells if c.stuck), key=lambda c: c.key, reverse=True)
