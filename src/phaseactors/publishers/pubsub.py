@@ -16,10 +16,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from google.api_core import exceptions as google_errors
+from google.auth import exceptions as google_auth_errors
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
+from ..config import Settings
 from ..core.snapshot import OutboxEntry
-from ..errors import PublishFailed
+from ..errors import CredentialsMissing, InvalidURL, PublishFailed
 
 __all__ = ["PubSubPublisher", "open_pubsub_publisher"]
 
@@ -63,11 +65,36 @@ class PubSubPublisher:
         except (google_errors.GoogleAPIError, FutureTimeout, RuntimeError) as exc:
             if ordering_key:
                 self.client.resume_publish(path, ordering_key)
-            raise PublishFailed(f"publish to {path} failed: {type(exc).__name__}: {exc}") from exc
+            detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            if isinstance(exc, FutureTimeout):
+                detail = f"no answer within {self.timeout:g} s: {_unreachable_hint()}"
+            raise PublishFailed(f"publish to {path} failed: {detail}") from exc
+
+
+def _unreachable_hint() -> str:
+    emulator = Settings.from_env().pubsub_emulator
+    if emulator:
+        return f"is the emulator running at PUBSUB_EMULATOR_HOST={emulator}?"
+    return "check the network and the topic; for the emulator set PUBSUB_EMULATOR_HOST=HOST:PORT"
 
 
 def open_pubsub_publisher(rest: str) -> PubSubPublisher:
-    """``pubsub://PROJECT[?timeout=SECONDS]``."""
-    parts = urlsplit(f"pubsub://{rest}")
+    """``pubsub://PROJECT[?timeout=SECONDS]`` (a publish waits at most that long, default 30)."""
+    url = f"pubsub://{rest}"
+    parts = urlsplit(url)
     options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    return PubSubPublisher(parts.netloc, timeout=float(options.get("timeout", 30.0)))
+    unknown = set(options) - {"timeout"}
+    if unknown:
+        raise InvalidURL(f"publisher URL {url!r}: unknown option {sorted(unknown)[0]!r}")
+    if not parts.netloc or parts.path.strip("/"):
+        raise InvalidURL(f"publisher URL {url!r}: use pubsub://PROJECT")
+    try:
+        timeout = float(options.get("timeout", 30.0))
+    except ValueError:
+        raise InvalidURL(f"publisher URL {url!r}: timeout must be a number of seconds") from None
+    if not timeout > 0:
+        raise InvalidURL(f"publisher URL {url!r}: timeout must be more than 0 seconds")
+    try:
+        return PubSubPublisher(parts.netloc, timeout=timeout)
+    except google_auth_errors.DefaultCredentialsError:
+        raise CredentialsMissing.for_service("Pub/Sub", url, "PUBSUB_EMULATOR_HOST") from None

@@ -28,7 +28,13 @@ from ..core.actor import Actor
 from ..core.clock import format_utc, parse_utc
 from ..core.events import Event
 from ..core.snapshot import Snapshot
-from ..errors import ContentionError, StoreRejected, StoreUnavailable
+from ..errors import (
+    ConfigurationError,
+    ContentionError,
+    StoreNotFound,
+    StoreRejected,
+    StoreUnavailable,
+)
 from ..limits import MAX_DOCUMENT_BYTES
 from .base import Applied, OptimisticStore, Quarantined, RetryPolicy
 
@@ -68,6 +74,7 @@ _KEY_LOCKS = 64
 _INDEXED = ("state", "pending_outbox", "due_at")  # the columns the indexes cover
 _BUSY_SLEEP = 0.0004  # seconds, at most, between tries for a lock another connection holds
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)  # primary result codes
+_NOT_A_DATABASE = 26  # SQLITE_NOTADB: the file is something else
 
 
 class SqliteStore(OptimisticStore):
@@ -80,11 +87,19 @@ class SqliteStore(OptimisticStore):
         retry: RetryPolicy | None = None,
         busy_timeout: float = 30.0,
         synchronous: str = "NORMAL",
+        create: bool = True,
     ) -> None:
         super().__init__(retry)
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {_SYNCHRONOUS}, got {synchronous!r}")
         self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreNotFound(f"{self.path} is a directory, not a store file")
+        if not create and not self.path.exists():
+            raise StoreNotFound(
+                f"no store at {self.path}: nothing was ever delivered there"
+                " (check the path: --store or $PHASEACTORS_STORE)"
+            )
         self.busy_timeout = busy_timeout
         self.synchronous = synchronous.upper()
         self._local = threading.local()
@@ -301,6 +316,10 @@ class _SqliteErrors:
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if not isinstance(exc, sqlite3.Error):
             return
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _NOT_A_DATABASE:
+            raise ConfigurationError(
+                f"{self.store.path} is not a phaseactors store: not an SQLite database"
+            ) from exc
         if _locked(exc) and self.key:
             error: Exception = ContentionError(self.actor, self.key, 1)
         else:

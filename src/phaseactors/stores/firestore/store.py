@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+from google.auth import exceptions as google_auth_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -36,8 +37,16 @@ from ...core.clock import parse_utc
 from ...core.events import Event, Tick
 from ...core.snapshot import Snapshot
 from ...core.store import Applied, Quarantined, RetryPolicy
-from ...errors import ContentionError, StoreRejected
-from .client import Conflict, FirestoreStats, Read, final, get_document, translated
+from ...errors import ContentionError, CredentialsMissing, InvalidURL, StoreRejected
+from .client import (
+    Conflict,
+    FirestoreStats,
+    Read,
+    final,
+    get_document,
+    translated,
+    wait_until_reachable,
+)
 from .combining import Combining, step_all
 
 __all__ = ["FirestoreStore", "open_firestore_store"]
@@ -343,12 +352,33 @@ class _KeyQueue:
 def open_firestore_store(
     project: str, database: str | None, options: Mapping[str, str]
 ) -> FirestoreStore:
-    """Build the store for ``firestore://PROJECT[/DATABASE]?prefix=...&design=...``."""
+    """Build the store for ``firestore://PROJECT[/DATABASE]?prefix=...&design=...``; with
+    ``connect_timeout=SECONDS`` it first waits that long at most for Firestore to answer."""
+    url = f"firestore://{project}" + (f"/{database}" if database else "")
     if not project:
-        raise ValueError("firestore:// URL needs a project: firestore://PROJECT[/DATABASE]")
-    client = firestore.Client(project=project, database=database or "(default)")
-    return FirestoreStore(
-        client,
-        prefix=options.get("prefix", "phaseactors."),
-        design=options.get("design", "combining"),
-    )
+        raise InvalidURL("firestore:// URL needs a project: firestore://PROJECT[/DATABASE]")
+    if database and "/" in database:
+        raise InvalidURL(f"store URL {url!r}: use firestore://PROJECT[/DATABASE]")
+    design = options.get("design", "combining")
+    if design not in _DESIGNS:
+        raise InvalidURL(f"store URL {url!r}: design must be one of {', '.join(_DESIGNS)}")
+    connect_timeout = _seconds(url, options.get("connect_timeout"))
+    try:
+        client = firestore.Client(project=project, database=database or "(default)")
+    except google_auth_errors.DefaultCredentialsError:
+        raise CredentialsMissing.for_service("Firestore", url, "FIRESTORE_EMULATOR_HOST") from None
+    if connect_timeout is not None:
+        wait_until_reachable(client, connect_timeout, url)
+    return FirestoreStore(client, prefix=options.get("prefix", "phaseactors."), design=design)
+
+
+def _seconds(url: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise InvalidURL(f"store URL {url!r}: connect_timeout must be a number of seconds > 0")
+    return value
