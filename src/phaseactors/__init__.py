@@ -17,6 +17,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+__version__ = "0.1.0"
+
 if TYPE_CHECKING:
     from .core.actor import Actor, Outcome, Stepped
     from .core.events import Event, OperatorEvent, OutboxPublished, OutboxReleased, Tick

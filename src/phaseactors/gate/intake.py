@@ -14,6 +14,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from ..core.runtime import Delivery, Runtime
 from ..core.store import Quarantined
 from ..core.untrusted import check_json_value, load_json
@@ -46,7 +48,8 @@ def quarantine(
     source: str,
     message_id: str | None = None,
 ) -> Quarantined:
-    """Record ``raw`` with the reason it can never be applied."""
+    """Record ``raw`` with the reason it can never be applied; ``error`` learns the record's id
+    (``quarantined_as``), so that whoever reports it can say where to find it."""
     record = Quarantined(
         at=runtime.clock(),
         reason=f"{type(error).__name__}: {error}",
@@ -55,8 +58,9 @@ def quarantine(
         actor=runtime.actor.name,
         message_id=message_id if message_id else None,
     )
-    runtime.store.quarantine(record)
-    return record
+    record_id = runtime.store.quarantine(record)
+    error.quarantined_as = str(record_id) if record_id is not None else None
+    return attrs.evolve(record, id=error.quarantined_as)
 
 
 def read_body(body: Mapping[str, Any] | bytes | str) -> Any:
@@ -75,17 +79,23 @@ def accept_message(
     *,
     message_id: str | None = None,
     source: str,
+    keep_rejected: bool = True,
 ) -> Delivery[GateData]:
-    """Parse ``body`` (JSON text or a mapping) as a producer completion and deliver it."""
+    """Parse ``body`` (JSON text or a mapping) as a producer completion and deliver it.
+
+    With ``keep_rejected=False`` a message that can never be applied is not quarantined
+    (again): replaying a quarantined message that still fails leaves the one record."""
     try:
         completion = parse_completion(read_body(body), spec.key.field, message_id)
         return runtime.deliver(completion)
     except TransientError:
         raise
     except PermanentError as error:
-        quarantine(runtime, error, body, source=source, message_id=message_id)
+        if keep_rejected:
+            quarantine(runtime, error, body, source=source, message_id=message_id)
         raise
     except Exception as unexpected:  # caused by this message's content: never redeliver it
         poison = PoisonMessage(unexpected)
-        quarantine(runtime, poison, body, source=source, message_id=message_id)
+        if keep_rejected:
+            quarantine(runtime, poison, body, source=source, message_id=message_id)
         raise poison from unexpected
