@@ -102,22 +102,15 @@ def render_status(status: GateStatus, *, history: bool = True) -> str:
         elif failure is not None:
             rows.append(_row(name, kind, "FAILED", failure, fmt))
         else:
-            rows.append((name, kind, "missing", "", "", "", ""))
+            rows.append((name, kind[:3], "missing", "", "", "", ""))
     rows.extend(_row(r.processor, "-", "late", r, fmt) for r in status.late)
     rows.extend(_row(n, "-", "unknown", r, fmt) for n, r in status.unknown.items())
     lines += [
         "",
         table(
-            (
-                "processor",
-                "kind",
-                "status",
-                "reported as",
-                "execution",
-                "correlation",
-                f"received ({note})",
-            ),
+            ("processor", "kind", "status", "reported as", "execution", "correlation", "received"),
             rows,
+            cut_first=(3, 4, 5),
         ),
     ]
     done = f"{len(status.done)} of {len(status.expected)} done;"
@@ -128,6 +121,8 @@ def render_status(status: GateStatus, *, history: bool = True) -> str:
         subsequent_indent="  ",
         break_on_hyphens=False,
     )
+    if rows and any(row[-1] for row in rows):
+        lines.append(f"(times in {note})")
     if status.unknown_other or status.late_dropped:
         lines.append(
             f"not kept: {status.unknown_other} more unknown and {status.late_dropped} older"
@@ -140,10 +135,11 @@ def render_status(status: GateStatus, *, history: bool = True) -> str:
 
 def _row(name: str, kind: str, state: str, record: CompletionRecord, fmt: str) -> tuple[Any, ...]:
     status = record.status if state in ("done", "late", "unknown") else "failed"
+    shown = state if state == "FAILED" or status == "success" else f"{state}: {status}"
     return (
         name,
-        kind,
-        f"{state} ({status})" if state != "FAILED" else state,
+        kind[:3],
+        shown,
         record.reported_as,
         record.execution_id,
         record.correlation_id,

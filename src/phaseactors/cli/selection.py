@@ -52,7 +52,8 @@ def selected_keys(args: argparse.Namespace, spec: GateSpec, *, required: bool = 
     """The validated keys, in order, each once. Without a key, range or file: ``[]`` if not
     ``required``, else a usage error."""
     given = list(getattr(args, "keys", None) or ([args.key] if getattr(args, "key", None) else []))
-    sources = sum((bool(given), args.from_date or args.to_date, args.keys_file is not None))
+    ranged = args.from_date is not None or args.to_date is not None
+    sources = sum((bool(given), ranged, args.keys_file is not None))
     if sources > 1:
         raise UsageError("give keys, --from/--to or --keys FILE, not several of them")
     if args.from_date is not None or args.to_date is not None:

@@ -33,31 +33,35 @@ def table(
     *,
     width: int | None = None,
     rich: bool | None = None,
+    cut_first: Sequence[int] = (),
 ) -> str:
     """``rows`` under ``headers``, at most ``width`` columns wide (default: the terminal's).
-    ``rich`` forces (True) or avoids (False) rich rendering; by default it is used when
-    installed and stdout is a terminal."""
+    Columns in ``cut_first`` give way first (ids, say, rather than names). ``rich`` forces
+    (True) or avoids (False) rich rendering; by default it is used when installed and stdout
+    is a terminal."""
     width = width or terminal_width()
     cells = [["" if c is None else printable(str(c)) for c in row] for row in rows]
     if rich is None:
         rich = sys.stdout.isatty()
     if rich:
-        rendered = _rich_table(list(headers), cells, width)
+        rendered = _rich_table(list(headers), cells, width, set(cut_first))
         if rendered is not None:
             return rendered
-    return _plain_table([str(h) for h in headers], cells, width)
+    return _plain_table([str(h) for h in headers], cells, width, set(cut_first))
 
 
-def _plain_table(headers: list[str], cells: list[list[str]], width: int) -> str:
+def _plain_table(headers: list[str], cells: list[list[str]], width: int, first: set[int]) -> str:
     widths = [max(len(row[i]) for row in [headers, *cells]) for i in range(len(headers))]
     floor = [min(w, max(len(h), _MIN_COLUMN)) for w, h in zip(widths, headers, strict=True)]
     last = len(widths) - 1
     while sum(widths) + _GAP * last > width:
-        # cut the widest column that can still give way; the last one wraps instead
+        # cut the widest column that can still give way (those in `first` before the
+        # others); the last one wraps instead of being cut
         shrinkable = [i for i in range(len(widths)) if widths[i] > floor[i]]
         if not shrinkable:
             break
-        widest = max(shrinkable, key=lambda i: (widths[i], i == last))
+        preferred = [i for i in shrinkable if i in first] or shrinkable
+        widest = max(preferred, key=lambda i: (widths[i], i == last))
         widths[widest] -= 1
     lines = [_line(headers, widths), "  ".join("-" * w for w in widths)]
     for row in cells:
@@ -76,7 +80,9 @@ def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
     return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
 
 
-def _rich_table(headers: list[str], cells: list[list[str]], width: int) -> str | None:
+def _rich_table(
+    headers: list[str], cells: list[list[str]], width: int, first: set[int]
+) -> str | None:
     try:
         from rich.console import Console
         from rich.table import Table
@@ -84,8 +90,15 @@ def _rich_table(headers: list[str], cells: list[list[str]], width: int) -> str |
     except ImportError:  # the `rich` extra is not installed
         return None
     grid = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
-    for header in headers:
-        grid.add_column(Text(header), overflow="fold")
+    for index, header in enumerate(headers):
+        cut = index in first
+        grid.add_column(
+            Text(header),
+            overflow="ellipsis" if cut else "fold",
+            no_wrap=cut,
+            ratio=1 if cut else None,
+            min_width=len(header) if not cut else None,
+        )
     for row in cells:
         grid.add_row(*(Text(c) for c in row))
     out = io.StringIO()
