@@ -119,8 +119,10 @@ def apply(
     reason: str,
     by: str,
     create: bool,
+    keep_going: bool = True,
 ) -> KeyResult:
-    """Do ``command`` to ``key`` once (``snapshot``: the key as loaded just before)."""
+    """Do ``command`` to ``key`` once (``snapshot``: the key as loaded just before). A store
+    or publisher problem is the key's ``error`` result if ``keep_going``, else raised."""
     if snapshot is None and not create:
         return KeyResult(key=key, result="skipped", detail="no state (--create would start it)")
     _, method, done = METHODS[command]
@@ -129,6 +131,8 @@ def apply(
     except TransitionRefused as refused:
         return _refused(runtime, command, key, refused, snapshot)
     except TransientError as error:
+        if not keep_going:
+            raise
         return KeyResult(key=key, result="error", detail=f"{type(error).__name__}: {error}")
     after = delivery.snapshot
     return KeyResult(

@@ -162,8 +162,9 @@ def open_runtime(
     """The gate (``spec``, else ``--gate``) and a runtime over the command's store (created
     only if ``create``) and, if the command ``publishes``, its publisher."""
     spec = spec or open_spec(args)
-    store: Store = open_store(store_url(args), create=create)
+    # the publisher first: a mistyped publisher URL must not leave a new store behind
     publisher: Publisher = open_publisher(publisher_url(args)) if publishes else _ReadOnly()
+    store: Store = open_store(store_url(args), create=create)
     return spec, GateRuntime(GateActor(spec), store, publisher)
 
 

@@ -38,6 +38,8 @@ output = "{name}-triggers"     # where the one trigger per key and generation is
 # required processor has reported success (or no_data); optional ones count toward a quorum.
 required = [{required}]
 optional = []
+
+[policy]
 optional_quorum = 0.0          # the share of optional processors needed as well (0 to 1)
 
 [aliases]

@@ -102,12 +102,9 @@ def _run_one(
         state = snapshot.state if snapshot else "no state yet"
         missing = _missing(spec, snapshot)
         confirm(args, f"{args.verb} {spec.name}/{key} ({state}{missing})?")
-    result = apply(runtime, args.verb, key, snapshot, **options)
+    result = apply(runtime, args.verb, key, snapshot, **options, keep_going=False)
     if result.result == "refused":  # another writer changed the key since it was loaded
         raise PermanentError(f"{key} is {result.detail}")
-    if result.result == "error":
-        _report_one(args, spec, result, by)
-        return EXIT_TRANSIENT
     _report_one(args, spec, result, by)
     return 0
 
@@ -137,9 +134,6 @@ def _report_one(args: argparse.Namespace, spec: GateSpec, result: KeyResult, by:
                 "detail": result.detail,
             }
         )
-        return
-    if result.result == "error":
-        print(f"{spec.name}/{result.key}: {result.detail}")
         return
     prefix = "dry run: " if args.dry_run else ""
     print(

@@ -43,27 +43,36 @@ def table(
     cells = [["" if c is None else printable(str(c)) for c in row] for row in rows]
     if rich is None:
         rich = sys.stdout.isatty()
+    names = [str(h) for h in headers]
+    widths = _widths(names, cells, width, set(cut_first))
     if rich:
-        rendered = _rich_table(list(headers), cells, width, set(cut_first))
+        rendered = _rich_table(names, cells, widths)
         if rendered is not None:
             return rendered
-    return _plain_table([str(h) for h in headers], cells, width, set(cut_first))
+    return _plain_table(names, cells, widths)
 
 
-def _plain_table(headers: list[str], cells: list[list[str]], width: int, first: set[int]) -> str:
+def _widths(headers: list[str], cells: list[list[str]], width: int, first: set[int]) -> list[int]:
+    """Each column's width: its widest cell, cut down until the table fits ``width`` — the
+    widest column that can still give way first, those in ``first`` before the others."""
     widths = [max(len(row[i]) for row in [headers, *cells]) for i in range(len(headers))]
-    floor = [min(w, max(len(h), _MIN_COLUMN)) for w, h in zip(widths, headers, strict=True)]
+    floor = [min(w, _MIN_COLUMN) for w in widths]
     last = len(widths) - 1
     while sum(widths) + _GAP * last > width:
-        # cut the widest column that can still give way (those in `first` before the
-        # others); the last one wraps instead of being cut
         shrinkable = [i for i in range(len(widths)) if widths[i] > floor[i]]
         if not shrinkable:
             break
         preferred = [i for i in shrinkable if i in first] or shrinkable
         widest = max(preferred, key=lambda i: (widths[i], i == last))
         widths[widest] -= 1
-    lines = [_line(headers, widths), "  ".join("-" * w for w in widths)]
+    return widths
+
+
+def _plain_table(headers: list[str], cells: list[list[str]], widths: list[int]) -> str:
+    """Cells cut with ``…`` to their column, the last column wrapped instead."""
+    last = len(widths) - 1
+    shown = [_cut(h, w) for h, w in zip(headers, widths, strict=True)]
+    lines = [_line(shown, widths), "  ".join("-" * w for w in widths)]
     for row in cells:
         head = [_cut(c, w) for c, w in zip(row[:last], widths, strict=False)]
         tail = textwrap.wrap(row[last], widths[last], break_on_hyphens=False) or [""]
@@ -80,27 +89,25 @@ def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
     return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
 
 
-def _rich_table(
-    headers: list[str], cells: list[list[str]], width: int, first: set[int]
-) -> str | None:
+def _rich_table(headers: list[str], cells: list[list[str]], widths: list[int]) -> str | None:
     try:
         from rich.console import Console
         from rich.table import Table
         from rich.text import Text
     except ImportError:  # the `rich` extra is not installed
         return None
-    grid = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
+    last = len(widths) - 1
+    grid = Table(box=None, header_style="bold", pad_edge=False, show_edge=False, padding=(0, 1))
     for index, header in enumerate(headers):
-        cut = index in first
         grid.add_column(
             Text(header),
-            overflow="ellipsis" if cut else "fold",
-            no_wrap=cut,
-            ratio=1 if cut else None,
-            min_width=len(header) if not cut else None,
+            width=widths[index],
+            overflow="fold" if index == last else "ellipsis",
+            no_wrap=index != last,
         )
     for row in cells:
         grid.add_row(*(Text(c) for c in row))
     out = io.StringIO()
-    Console(file=out, width=width, force_terminal=True, highlight=False).print(grid)
-    return out.getvalue().rstrip("\n")
+    total = sum(widths) + _GAP * last
+    Console(file=out, width=total, force_terminal=True, highlight=False).print(grid)
+    return "\n".join(line.rstrip() for line in out.getvalue().rstrip("\n").splitlines())

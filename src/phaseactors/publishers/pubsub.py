@@ -9,6 +9,7 @@ key is resumed, otherwise the client would refuse every later message for that k
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -64,7 +65,9 @@ class PubSubPublisher:
             return str(future.result(timeout=self.timeout))
         except (google_errors.GoogleAPIError, FutureTimeout, RuntimeError) as exc:
             if ordering_key:
-                self.client.resume_publish(path, ordering_key)
+                # a timed-out publish did not pause the key: resuming it raises
+                with contextlib.suppress(RuntimeError, ValueError):
+                    self.client.resume_publish(path, ordering_key)
             detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
             if isinstance(exc, FutureTimeout):
                 detail = f"no answer within {self.timeout:g} s: {_unreachable_hint()}"
