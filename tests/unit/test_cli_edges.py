@@ -604,3 +604,64 @@ def test_the_cli_bounds_waits_for_google_services() -> None:
     assert publisher_url(Namespace(store="firestore://p", publisher=None)) == (
         "pubsub://p?timeout=10"
     )
+
+
+def test_serve_push_uses_the_store_every_command_uses(tmp_path: Path) -> None:
+    pytest.importorskip("functions_framework")
+    import base64
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "phaseactors",
+            "serve",
+            "--gate",
+            GATE,
+            "--target",
+            "push",
+            "--push-token",
+            "s3cret",
+            "--port",
+            str(port),
+        ],
+        cwd=tmp_path,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        envelope = {
+            "message": {
+                "data": base64.b64encode(body("NbacScheduleProcessor").encode()).decode(),
+                "messageId": "m-1",
+                "attributes": {},
+            },
+            "subscription": "projects/p/subscriptions/push",
+        }
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/?token=s3cret",
+            data=json.dumps(envelope).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    assert answer.status == 204
+                break
+            except (ConnectionError, urllib.error.URLError):
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    status = as_json(pa(tmp_path, "status", "2025-11-30", "--gate", GATE, "--json"))
+    assert list(status["done"]) == ["nbac_schedule"]
+    assert (tmp_path / "phaseactors.db").exists()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 from ..core.clock import format_utc, utcnow
 from ..core.codec import history_json
@@ -12,7 +11,7 @@ from ..gate.machine import GateMachine
 from ..gate.status import GateStatus, gate_status
 from .args import duration, format_duration, positive_int
 from .common import EXIT_PERMANENT, add_common, emit_json, open_runtime
-from .render import render_history, short_time, table
+from .render import missing_names, render_history, short_time, table
 
 #: Every state a gate key can be in, in the machine's order.
 STATES = tuple(state.id for state in GateMachine.states)
@@ -99,20 +98,13 @@ def run_list(args: argparse.Namespace) -> int:
                     len(s.done),
                     short_time(s.updated_at),
                     short_time(s.due_at),
-                    s.failed_reason or _missing(s.missing),
+                    s.failed_reason or missing_names(s.missing),
                 )
                 for s in statuses
             ],
         )
     )
     return 0
-
-
-def _missing(names: Sequence[str], shown: int = 3) -> str:
-    if not names:
-        return "-"
-    more = f" (+{len(names) - shown} more)" if len(names) > shown else ""
-    return f"{len(names)} missing: {', '.join(names[:shown])}{more}"
 
 
 def run_history(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from ..gate.status import GateStatus
 from .tables import table, terminal_width
 
 __all__ = [
+    "missing_names",
     "render_history",
     "render_status",
     "short_time",
@@ -39,6 +40,14 @@ def time_format(values: Iterable[datetime | None]) -> tuple[str, str]:
 def short_time(value: datetime | None) -> str:
     """A date and time to the minute, for listings of many keys."""
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def missing_names(names: Sequence[str], shown: int = 2) -> str:
+    """``7 missing: a, b (+5 more)``, or ``-`` when nothing is missing."""
+    if not names:
+        return "-"
+    more = f" (+{len(names) - shown} more)" if len(names) > shown else ""
+    return f"{len(names)} missing: {', '.join(names[:shown])}{more}"
 
 
 def summary_line(total: int, counts: Mapping[str, int]) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from ..gate.status import GateStatus, gate_status
 from .common import EXIT_PERMANENT, add_common, emit_json, open_runtime
 from .progress import Progress
-from .render import render_status, short_time, summary_line, table
+from .render import missing_names, render_status, short_time, summary_line, table
 from .selection import add_key_selection, is_ranged, selected_keys
 
 NO_STATE = "no state"
@@ -78,14 +78,10 @@ def _run_many(args: argparse.Namespace, gate: str, keys: list[str], runtime: Any
             s.generation,
             f"{len(s.done)}/{len(s.expected)}",
             short_time(s.updated_at),
-            s.failed_reason or (s.trigger.trigger_id if s.trigger else _missing(s.missing)),
+            s.failed_reason or (s.trigger.trigger_id if s.trigger else missing_names(s.missing)),
         )
         for key, s in statuses.items()
     ]
     print(table(("key", "state", "gen", "done", "updated (UTC)", "missing / trigger"), rows))
     print(f"\n{summary_line(len(keys), counts)}")
     return 0
-
-
-def _missing(names: tuple[str, ...]) -> str:
-    return f"missing: {', '.join(names)}" if names else ""
