@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
 
         return run_stuck(args, spec, store_url, publisher_url)
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
-    say: Callable[[str], None] = (lambda _: None) if args.json else print
+    say: Callable[[str], None] = (lambda _: None) if args.json else _say
 
     store = open_store(store_url)
     mode = "threads" if isinstance(store, MemoryStore) else args.mode
@@ -285,3 +285,8 @@ def _finish_pending(
             return published
         say("a pending trigger is leased by an earlier run; waiting for the lease to expire")
         time.sleep(1.0)
+
+
+def _say(line: str) -> None:
+    """A progress line, flushed at once: piped output (``| tee``) follows the run."""
+    print(line, flush=True)

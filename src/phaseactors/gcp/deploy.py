@@ -962,7 +962,7 @@ class _Builder:
                     ),
                 ),
                 present=(HasIndex(group, scope, fields),),
-                why="phaseactors list --state S --older-than T",
+                why=f"the newest-first listing of {group} per gate (phaseactors quarantine list)",
             )
         )
 
