@@ -665,3 +665,27 @@ def test_serve_push_uses_the_store_every_command_uses(tmp_path: Path) -> None:
     status = as_json(pa(tmp_path, "status", "2025-11-30", "--gate", GATE, "--json"))
     assert list(status["done"]) == ["nbac_schedule"]
     assert (tmp_path / "phaseactors.db").exists()
+
+
+def test_the_progress_bar_draws_in_place_on_a_terminal_only() -> None:
+    import io
+
+    from phaseactors.cli.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    progress = Progress("rearm", 30, stream=terminal)
+    for day in range(1, 13):
+        progress.step(f"2025-11-{day:02}")
+    progress.close()
+    drawn = terminal.getvalue()
+    assert "\r" in drawn
+    assert "rearm [#########...............] 12/30 2025-11-12" in drawn
+    piped = io.StringIO()
+    silent = Progress("rearm", 30, stream=piped)
+    silent.step("2025-11-01")
+    silent.close()
+    assert piped.getvalue() == ""

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..core.snapshot import Snapshot
-from ..errors import UsageError
+from ..errors import PermanentError, UsageError
 from ..gate.actor import GateActor
 from ..gate.data import GateData
 from ..gate.diagrams import FORMATS, render
@@ -20,7 +20,7 @@ from ..gate.spec import GateSpec
 from ..gate.spec_loader import load_spec
 from ..stores import Store, open_store
 from .args import plain
-from .common import EXIT_PERMANENT, store_url
+from .common import store_url
 
 __all__ = ["load_key", "register", "run"]
 
@@ -75,14 +75,12 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.gate)
     fmt = args.format or SUFFIXES.get(args.output.suffix if args.output else "", "mermaid")
     if fmt == "png" and args.output is None:
-        print("phaseactors diagram: png is binary; give -o FILE.png", file=sys.stderr)
-        return EXIT_PERMANENT
+        raise UsageError("png is binary; give -o FILE.png")
     snapshot = None
     if args.key is not None:
         snapshot = load_key(spec, open_store(store_url(args), create=False), args.key)
         if snapshot is None:
-            print(f"{spec.name}/{args.key}: no such key (nothing delivered yet)", file=sys.stderr)
-            return EXIT_PERMANENT
+            raise PermanentError(f"{spec.name}/{args.key}: no such key (nothing delivered yet)")
     output = render(spec, fmt, snapshot)
     if args.output is None:
         sys.stdout.write(output.decode("utf-8"))

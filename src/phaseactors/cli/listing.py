@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..core.clock import format_utc, utcnow
 from ..core.codec import history_json
+from ..errors import PermanentError
 from ..gate.machine import GateMachine
 from ..gate.status import GateStatus, gate_status
 from .args import duration, format_duration, positive_int
-from .common import EXIT_PERMANENT, add_common, emit_json, open_runtime
+from .common import add_common, emit_json, open_runtime
 from .render import missing_names, render_history, short_time, table
 
 #: Every state a gate key can be in, in the machine's order.
@@ -111,8 +111,7 @@ def run_history(args: argparse.Namespace) -> int:
     spec, runtime = open_runtime(args, publishes=False)
     snapshot = runtime.load(args.key)
     if snapshot is None:
-        print(f"{spec.name}/{args.key}: no such key", file=sys.stderr)
-        return EXIT_PERMANENT
+        raise PermanentError(f"{spec.name}/{args.key}: no such key (nothing delivered yet)")
     if args.json:
         history = [history_json(h) for h in snapshot.history]
         emit_json({"gate": spec.name, "key": snapshot.key, "history": history})
