@@ -24,6 +24,8 @@ from .common import add_common, emit_json, open_runtime, open_spec, publisher_ur
 from .deliver_file import check_strict, run_file
 from .words import closest_processor
 
+__all__ = ["register", "report", "run"]
+
 _NOTES = {
     Outcome.DUPLICATE: "duplicate: already applied, nothing changed",
     Outcome.LATE: "late: recorded, the key already decided its trigger and will not trigger again",

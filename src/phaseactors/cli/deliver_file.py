@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from typing import Any
 
+from ..core.untrusted import printable
 from ..errors import InvalidMessage, PermanentError, TransientError, UsageError
 from ..gate.intake import accept_message, read_body
 from ..gate.producer import parse_completion
@@ -104,7 +105,7 @@ def run_file(args: argparse.Namespace) -> int:
             )
             if not args.json:
                 where = f" (quarantined as {error.quarantined_as})" if error.quarantined_as else ""
-                progress.say(f"line {number}: {error}{where}")
+                progress.say(printable(f"line {number}: {error}{where}"))
         progress.step(f"line {number}")
     progress.close()
     _report(args, len(lines), outcomes, problems, published, stopped)
@@ -136,11 +137,17 @@ def _report(
         )
         return
     counted = ", ".join(f"{n} {what}" for what, n in outcomes.most_common()) or "nothing done"
-    print(f"{'dry run: ' if args.dry_run else ''}{args.file}: {total} completions: {counted}")
+    print(
+        printable(
+            f"{'dry run: ' if args.dry_run else ''}{args.file}: {total} completions: {counted}"
+        )
+    )
     if published:
         print(f"published {len(published)} trigger(s) to {publisher_url(args)}")
     if stopped:
         print(
-            f"stopped at {stopped}; deliver the file again later (repeats are duplicates)",
+            printable(
+                f"stopped at {stopped}; deliver the file again later (repeats are duplicates)"
+            ),
             file=sys.stderr,
         )

@@ -13,6 +13,8 @@ from .args import duration, format_duration, positive_int
 from .common import add_common, emit_json, open_runtime
 from .render import missing_names, render_history, short_time, table
 
+__all__ = ["STATES", "register", "run_history", "run_list"]
+
 #: Every state a gate key can be in, in the machine's order.
 STATES = tuple(state.id for state in GateMachine.states)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..core.untrusted import printable
 from ..errors import KeyNotFound, PermanentError
 from ..gate.operations import GateRuntime
 from ..gate.spec import GateSpec
@@ -31,6 +32,8 @@ from .common import (
 from .progress import Progress
 from .render import summary_line
 from .selection import add_key_selection, is_ranged, selected_keys
+
+__all__ = ["register", "run"]
 
 _SUMMARIES = {
     "force-trigger": "trigger the next phase now, whatever is missing (asks first)",
@@ -137,8 +140,10 @@ def _report_one(args: argparse.Namespace, spec: GateSpec, result: KeyResult, by:
         return
     prefix = "dry run: " if args.dry_run else ""
     print(
-        f"{prefix}{spec.name}/{result.key}: {result.result}: {result.before or 'no state'} ->"
-        f" {result.after} (generation {result.generation}) by {by}: {args.reason}"
+        printable(
+            f"{prefix}{spec.name}/{result.key}: {result.result}: {result.before or 'no state'}"
+            f" -> {result.after} (generation {result.generation}) by {by}: {args.reason}"
+        )
     )
     for message_id in result.published:
         print(f"published trigger {result.trigger_id} as {message_id} to {publisher_url(args)}")
@@ -167,7 +172,7 @@ def _run_many(
         else:
             results[key] = plan
         if not args.json:
-            progress.say(results[key].line())
+            progress.say(printable(results[key].line()))
         progress.step(key)
     progress.close()
     return _report_many(args, spec, results, dry_run=False)
@@ -192,7 +197,7 @@ def _report_many(
     else:
         if dry_run:
             for result in results.values():
-                print(result.line())
+                print(printable(result.line()))
         prefix = "dry run, nothing changed: " if dry_run else ""
         print(f"\n{prefix}{args.verb} {summary_line(len(results), tally)}")
     if dry_run:

@@ -178,7 +178,7 @@ def run_replay(args: argparse.Namespace) -> int:
     )
     report(args, spec, replayed.delivery)
     if not args.json:
-        print(f"message {args.id} left the quarantine (see quarantine list --resolved)")
+        print(printable(f"message {args.id} left the quarantine (see quarantine list --resolved)"))
     return 0
 
 

@@ -9,6 +9,8 @@ from ..errors import ConfigurationError
 from .args import positive_int
 from .common import add_common, open_spec, publisher_url, store_url
 
+__all__ = ["register", "run"]
+
 _TARGETS = ("handle", "push", "status", "sweep")
 
 

@@ -14,6 +14,8 @@ from .progress import Progress
 from .render import missing_names, render_status, short_time, summary_line, table
 from .selection import add_key_selection, is_ranged, selected_keys
 
+__all__ = ["NO_STATE", "register", "run"]
+
 NO_STATE = "no state"
 
 

@@ -13,11 +13,14 @@ from typing import Any
 
 from ..core.events import Tick
 from ..core.runtime import SweepReport
+from ..core.untrusted import printable
 from ..gate.operations import GateRuntime
 from .args import plain
 from .common import EXIT_TRANSIENT, add_common, emit_json, open_runtime, publisher_url
 from .progress import Progress
 from .selection import add_key_selection, selected_keys
+
+__all__ = ["register", "run"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         if report.published:
             print(f"published to {publisher_url(args)}")
         for key, error in report.errors.items():
-            print(f"{key}: {error}", file=sys.stderr)
+            print(printable(f"{key}: {error}"), file=sys.stderr)
     return EXIT_TRANSIENT if report.errors else 0
 
 
