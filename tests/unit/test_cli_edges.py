@@ -689,3 +689,39 @@ def test_the_progress_bar_draws_in_place_on_a_terminal_only() -> None:
     silent.step("2025-11-01")
     silent.close()
     assert piped.getvalue() == ""
+
+
+@pytest.mark.emulator
+def test_the_quarantine_commands_on_firestore(tmp_path: Path) -> None:
+    import uuid
+
+    from support import require_emulator
+
+    require_emulator("FIRESTORE_EMULATOR_HOST")
+    store = ("--store", f"firestore://phaseactors-test?prefix=q{uuid.uuid4().hex[:8]}.")
+    common = ("--gate", GATE, *store, "--publisher", "log://")
+    pa(tmp_path, "deliver", *common, stdin='{"processor_name": "x"}', check=False)
+    [record] = as_json(pa(tmp_path, "quarantine", "list", *store, "--json"))["quarantined"]
+    fixed = body("NbacScheduleProcessor")
+    replayed = pa(
+        tmp_path,
+        "quarantine",
+        "replay",
+        record["id"],
+        *common,
+        "--body",
+        "-",
+        "--json",
+        stdin=fixed,
+    )
+    assert as_json(replayed)["outcome"] == "applied"
+    pa(tmp_path, "deliver", *common, stdin="[]", check=False)
+    [second] = as_json(pa(tmp_path, "quarantine", "list", *store, "--json"))["quarantined"]
+    pa(tmp_path, "quarantine", "purge", second["id"], *store, "--reason", "junk")
+    audit = as_json(
+        pa(tmp_path, "quarantine", "list", "--resolved", "--gate", GATE, *store, "--json")
+    )["resolved"]
+    assert [(a["id"], a["action"]) for a in audit] == [
+        (second["id"], "purged"),
+        (record["id"], "replayed"),
+    ]
