@@ -17,13 +17,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+__version__ = "0.1.0"
+
 if TYPE_CHECKING:
     from .core.actor import Actor, Outcome, Stepped
     from .core.events import Event, OperatorEvent, OutboxPublished, OutboxReleased, Tick
     from .core.machine_actor import ActorModel, MachineActor
     from .core.runtime import Delivery, Runtime, SweepReport
     from .core.snapshot import HistoryEntry, OutboxEntry, Snapshot
-    from .core.store import Quarantined
+    from .core.store import Quarantined, Resolution
     from .errors import (
         ConfigurationError,
         ContentionError,
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from .gate.completion import Completion, Status
     from .gate.events import CompletionReported, FailKey, ForceTrigger, Rearm
     from .gate.operations import GateRuntime
+    from .gate.quarantine_log import QuarantineLog
     from .gate.trigger import trigger_id
     from .publishers import (
         JsonlPublisher,
@@ -87,9 +90,11 @@ _WHERE = {
     "PoisonMessage": "phaseactors.errors",
     "PublishFailed": "phaseactors.errors",
     "Publisher": "phaseactors.publishers",
+    "QuarantineLog": "phaseactors.gate.quarantine_log",
     "Quarantined": "phaseactors.core.store",
     "Rearm": "phaseactors.gate.events",
     "RecordingPublisher": "phaseactors.publishers",
+    "Resolution": "phaseactors.core.store",
     "Runtime": "phaseactors.core.runtime",
     "Snapshot": "phaseactors.core.snapshot",
     "SpecError": "phaseactors.errors",
@@ -144,9 +149,11 @@ __all__ = [
     "PoisonMessage",
     "PublishFailed",
     "Publisher",
+    "QuarantineLog",
     "Quarantined",
     "Rearm",
     "RecordingPublisher",
+    "Resolution",
     "Runtime",
     "Snapshot",
     "SpecError",

@@ -17,7 +17,10 @@ __all__ = ["VARIABLES", "Settings"]
 VARIABLES: dict[str, tuple[str, str]] = {
     "gate": ("PHASEACTORS_GATE", "the gate a command or function serves: a name or a path"),
     "store": ("PHASEACTORS_STORE", "the store URL (the CLI's default: sqlite:///phaseactors.db)"),
-    "publisher": ("PHASEACTORS_PUBLISHER", "the publisher URL (the CLI's default: log://)"),
+    "publisher": (
+        "PHASEACTORS_PUBLISHER",
+        "the publisher URL (the CLI's default: a JSON-lines file beside the store)",
+    ),
     "machines": ("PHASEACTORS_MACHINES", "where gate files are looked up by name, :-separated"),
     "operator": ("PHASEACTORS_OPERATOR", "who runs operator commands (default USER@HOST)"),
     "dead_letter_topic": (
@@ -77,6 +80,10 @@ class Settings:
     console_iap_audience: str | None = None
     project: str | None = None
     """Google Cloud's own project variable (``GOOGLE_CLOUD_PROJECT`` or ``GCP_PROJECT``)."""
+    firestore_emulator: str | None = None
+    """The Google clients' ``FIRESTORE_EMULATOR_HOST`` (read here only to explain errors)."""
+    pubsub_emulator: str | None = None
+    """The Google clients' ``PUBSUB_EMULATOR_HOST`` (read here only to explain errors)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,4 +93,6 @@ class Settings:
         }
         values["machines"] = _paths(env.get("PHASEACTORS_MACHINES", ""))
         values["project"] = env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCP_PROJECT") or None
+        values["firestore_emulator"] = env.get("FIRESTORE_EMULATOR_HOST") or None
+        values["pubsub_emulator"] = env.get("PUBSUB_EMULATOR_HOST") or None
         return cls(**values)  # type: ignore[arg-type]

@@ -7,13 +7,20 @@ it. A :class:`TransientError` may succeed later: raise so the transport redelive
     ├── PermanentError               acknowledge; the message is quarantined with the reason
     │   ├── InvalidMessage           a field of the message is wrong (``field`` names it)
     │   │   └── InvalidKey           the key's format rejects it
+    │   ├── KeyNotFound              an operator command names a key that has no state yet
+    │   ├── NotQuarantined           no quarantined message has that id (any more)
     │   ├── PoisonMessage            handling the message raised an error nobody anticipated
     │   ├── StoreRejected            the store refuses the write for good (a document > 1 MiB)
     │   ├── TransitionRefused        the machine does not take this event in this state
     │   └── UnknownGate              no gate definition of that name or path
     ├── SpecError                    a gate file is malformed (file and field named)
     ├── ConfigurationError           a setting is missing or contradicts another
-    │   └── PrerequisiteMissing      a tool, login or file a deployment needs is missing
+    │   ├── CredentialsMissing       no Google credentials, and no emulator configured
+    │   ├── InvalidURL               a store or publisher URL that cannot be opened as written
+    │   ├── PrerequisiteMissing      a tool, login or file a deployment needs is missing
+    │   └── StoreNotFound            a command that only reads found no store where it looked
+    ├── UsageError                   a command was given missing or contradicting arguments
+    ├── NotConfirmed                 the operator did not confirm a destructive command
     ├── DeployFailed                 a deploy command failed
     └── TransientError               redeliver; it may succeed later
         ├── ContentionError          the retry budget for one key was spent on conflicts
@@ -27,21 +34,28 @@ from __future__ import annotations
 __all__ = [
     "ConfigurationError",
     "ContentionError",
+    "CredentialsMissing",
     "DeployFailed",
     "InvalidKey",
     "InvalidMessage",
+    "InvalidURL",
+    "KeyNotFound",
+    "NotConfirmed",
+    "NotQuarantined",
     "PermanentError",
     "PhaseactorsError",
     "PoisonMessage",
     "PrerequisiteMissing",
     "PublishFailed",
     "SpecError",
+    "StoreNotFound",
     "StorePermissionDenied",
     "StoreRejected",
     "StoreUnavailable",
     "TransientError",
     "TransitionRefused",
     "UnknownGate",
+    "UsageError",
 ]
 
 
@@ -51,6 +65,9 @@ class PhaseactorsError(Exception):
 
 class PermanentError(PhaseactorsError):
     """Retrying cannot help: the message is acknowledged and quarantined with this reason."""
+
+    #: The id under which the intake quarantined the message, once it has (else None).
+    quarantined_as: str | None = None
 
 
 class InvalidMessage(PermanentError):
@@ -90,6 +107,23 @@ class TransitionRefused(PermanentError):
         self.state = state
 
 
+class KeyNotFound(PermanentError):
+    """An operator command names a key that has no state yet: most often a typo (2052 for
+    2025), so nothing is created unless the operator asks for it."""
+
+    def __init__(self, gate: str, key: str) -> None:
+        super().__init__(
+            f"{key} has no state yet: nothing was delivered for it in gate {gate};"
+            " check the key, or pass --create to start it"
+        )
+        self.gate = gate
+        self.key = key
+
+
+class NotQuarantined(PermanentError):
+    """No quarantined message has this id: it never existed, or was purged or replayed."""
+
+
 class StoreRejected(PermanentError):
     """The store refused a write for good (a document over the size limit, say): the same
     write can never succeed, so the message is quarantined and the key left as it was."""
@@ -107,6 +141,39 @@ class SpecError(PhaseactorsError):
 
 class ConfigurationError(PhaseactorsError):
     """A setting is missing, malformed or contradicts another; fix the environment."""
+
+
+class CredentialsMissing(ConfigurationError):
+    """A Google client found no credentials, and no emulator is configured; the message says
+    which credentials are needed and how to get them."""
+
+    @classmethod
+    def for_service(cls, service: str, url: str, emulator_variable: str) -> CredentialsMissing:
+        """The error for ``service`` (``Firestore``, ``Pub/Sub``) opened as ``url``."""
+        return cls(
+            f"{url}: no Google credentials for {service}, and {emulator_variable} is unset"
+            " (so the real service was meant): run `gcloud auth application-default login`,"
+            " or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file; for the"
+            f" emulator set {emulator_variable}=HOST:PORT"
+        )
+
+
+class InvalidURL(ConfigurationError, ValueError):
+    """A store or publisher URL that cannot be opened as written; also a ``ValueError``, which
+    release 0.1.0 raised for it."""
+
+
+class StoreNotFound(ConfigurationError):
+    """A command that only reads found no store where it looked: a mistyped path must not
+    silently become a new, empty store."""
+
+
+class UsageError(PhaseactorsError):
+    """A command was given missing, contradicting or malformed arguments."""
+
+
+class NotConfirmed(PhaseactorsError):
+    """The operator did not confirm a destructive command at the prompt; nothing was done."""
 
 
 class PrerequisiteMissing(ConfigurationError):

@@ -198,6 +198,11 @@ def test_completion_for_a_triggered_key_is_late(tmp_path: Path) -> None:
 
 
 def test_status_of_an_unknown_key_and_a_bad_gate_file(tmp_path: Path) -> None:
+    nowhere = phaseactors("status", "2025-01-01", "--gate", GATE, cwd=tmp_path, check=False)
+    assert nowhere.returncode == 2
+    assert "no store at phaseactors.db" in nowhere.stderr
+    assert list(tmp_path.iterdir()) == []  # reading never creates the store
+    deliver(tmp_path, "--processor", "bdl_injuries", "--key", "2025-11-30", "--execution-id", "r")
     missing = phaseactors("status", "2025-01-01", "--gate", GATE, cwd=tmp_path, check=False)
     assert missing.returncode == 2
     assert "no such key" in missing.stderr

@@ -39,8 +39,10 @@ def test_force_fail_rearm_are_audited_and_refusals_explain(tmp_path: Path) -> No
 
     refused = run(tmp_path, "force-trigger", "2025-11-30", "--reason", "again", check=False)
     assert refused.returncode == 2
-    assert "'force' is not allowed in state 'triggered': events allowed there:" in refused.stderr
-    assert "rearm" in refused.stderr
+    assert refused.stderr == (
+        "phaseactors force-trigger: 2025-11-30 is triggered, where force-trigger is not"
+        " possible; a triggered key allows: deliver (recorded as late), rearm\n"
+    )
 
     history = as_json(run(tmp_path, "history", "2025-11-30", "--json"))["history"]
     assert [(h["event"], h["target"], h.get("by")) for h in history] == [

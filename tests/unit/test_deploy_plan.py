@@ -104,7 +104,7 @@ def test_every_resource_is_in_the_plan_once(plan: Plan) -> None:
     assert kinds["scheduler-job"] == len(GATES)
     assert kinds["trigger-subscription"] == len(GATES)
     assert kinds["rules"] == 1
-    assert kinds["composite-index"] == 1  # the quarantine's (gate, at)
+    assert kinds["composite-index"] == 2  # the quarantine's (gate, at), and its resolutions'
     assert kinds["ttl-policy"] == 1 + len(GATES)  # inbox documents and each gate's keys
 
 
@@ -352,11 +352,16 @@ def test_the_generated_index_file_covers_every_shipped_gate(
     config = index_config(specs)
     group = f"phaseactors.{gate}"
     assert not [i for i in config["indexes"] if i["collectionGroup"] == group]  # none needed
-    [quarantine] = config["indexes"]
-    assert [(f["fieldPath"], f["order"]) for f in quarantine["fields"]] == [
-        ("gate", "ASCENDING"),
-        ("at", "DESCENDING"),
-    ]
+    quarantine, resolved = config["indexes"]
+    assert (quarantine["collectionGroup"], resolved["collectionGroup"]) == (
+        "phaseactors.quarantine",
+        "phaseactors.quarantine_resolved",
+    )
+    for index in (quarantine, resolved):
+        assert [(f["fieldPath"], f["order"]) for f in index["fields"]] == [
+            ("gate", "ASCENDING"),
+            ("at", "DESCENDING"),
+        ]
     overrides = {
         o["fieldPath"]: o for o in config["fieldOverrides"] if o["collectionGroup"] == group
     }

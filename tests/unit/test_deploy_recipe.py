@@ -57,7 +57,14 @@ def test_trigger_has_retry_and_a_dead_letter_topic(gate: str, topic: str) -> Non
     assert "--max-delivery-attempts=10" in update.split()
     assert command(commands, "topics", "create", f"{topic}-dead-letter")
     assert command(commands, "subscriptions", "create", f"--topic={topic}-dead-letter")
-    assert command(commands, "firestore", "indexes", "composite", "create")
+    assert command(
+        commands,
+        "firestore",
+        "indexes",
+        "composite",
+        "create",
+        "--collection-group=phaseactors.quarantine",
+    )
     assert any("firebaserules.googleapis.com" in c for c in commands)
     sweep = command(commands, "functions", "deploy", "--entry-point=sweep")
     assert "--no-allow-unauthenticated" in sweep.split()
@@ -71,7 +78,9 @@ def test_unknown_gate_is_refused() -> None:
 
 
 def test_function_source_matches_the_package() -> None:
-    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    from phaseactors import __version__ as version
+
+    assert "version" in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dynamic"]
     requirements = (RECIPE / "requirements.txt").read_text()
     assert f"./vendor/phaseactors-{version}-py3-none-any.whl[gcp]" in requirements
     main = (RECIPE / "main.py").read_text()

@@ -3,7 +3,6 @@ and a key's picture highlights its state and names what it still waits for."""
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import os
 import re
@@ -207,11 +206,10 @@ def test_a_failed_key_shows_why(spec: GateSpec) -> None:
 
 
 def cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    diagram.register(parser.add_subparsers())
-    args = parser.parse_args(["diagram", *argv])
-    code: int = args.run(args)
-    return code
+    """``phaseactors diagram ARGV`` in this process, errors reported as the command does."""
+    from phaseactors.cli import main
+
+    return main(["diagram", *argv])
 
 
 def test_cli_writes_mermaid_to_stdout_by_default(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,7 @@
 """Every runnable code block of the docs runs: ``python`` and ``sh`` blocks, in order, in a
-scratch directory per page; ``toml`` gate examples must load. ``bash`` blocks are shown only."""
+scratch directory per page, and a ``text`` block marked ``<!-- output of the block above -->``
+is what the block before it printed (times and message ids aside); ``toml`` gate examples
+must load. ``bash`` blocks are shown only, each marked ``<!-- not run: why -->``."""
 
 from __future__ import annotations
 
@@ -16,11 +18,25 @@ from phaseactors import spec_from_mapping
 from support import REPO
 
 PAGES = sorted([REPO / "README.md", *(REPO / "docs").rglob("*.md")])
-FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^(?:(<!-- [^\n]*-->)\n)?```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+OUTPUT = "<!-- output of the block above -->"
+#: What differs from run to run in a command's output: times and generated message ids.
+VARYING = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?|\b[0-9a-f]{32}\b")
 
 
 def blocks(page: Path, *kinds: str) -> list[tuple[str, str]]:
-    return [(m[1], m[2]) for m in FENCE.finditer(page.read_text()) if m[1] in kinds]
+    """The page's code blocks of these kinds, in order; an output block's kind is
+    ``output``."""
+    found = []
+    for marker, kind, code in FENCE.findall(page.read_text()):
+        kind = "output" if kind == "text" and marker == OUTPUT else kind
+        if kind in kinds:
+            found.append((kind, code))
+    return found
+
+
+def steady(text: str) -> str:
+    return VARYING.sub(lambda m: "#" * len(m[0]), text)
 
 
 @pytest.mark.parametrize(
@@ -33,7 +49,11 @@ def test_code_blocks_run(page: Path, tmp_path: Path) -> None:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     env.pop("PHASEACTORS_STORE", None)
-    for number, (kind, code) in enumerate(blocks(page, "python", "sh"), start=1):
+    printed = ""
+    for number, (kind, code) in enumerate(blocks(page, "python", "sh", "output"), start=1):
+        if kind == "output":
+            assert steady(printed) == steady(code), f"{page.name}, block {number}: {printed}"
+            continue
         command = [sys.executable, "-c", code] if kind == "python" else ["bash", "-ec", code]
         result = subprocess.run(
             command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
@@ -42,6 +62,22 @@ def test_code_blocks_run(page: Path, tmp_path: Path) -> None:
             f"{page.name}, block {number} ({kind}) failed:\n{code}\n"
             f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
         )
+        printed = result.stdout
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_block_shown_only_says_why_it_is_not_run(page: Path) -> None:
+    for marker, kind, code in FENCE.findall(page.read_text()):
+        if kind == "bash":
+            assert marker.startswith("<!-- not run: "), f"{page.name}: say why not run:\n{code}"
+
+
+def test_output_blocks_follow_a_block_that_runs() -> None:
+    for page in PAGES:
+        kinds = [kind for kind, _ in blocks(page, "python", "sh", "output", "bash")]
+        for before, kind in zip(["start", *kinds], kinds, strict=False):
+            if kind == "output":
+                assert before in ("sh", "python"), page.name
 
 
 @pytest.mark.parametrize(

@@ -199,3 +199,16 @@ def test_a_late_key_stays_decided(store: Store) -> None:
     assert snapshot.updated_at - timedelta(minutes=10) <= datetime.fromisoformat(
         f"{key}T23:10:00+00:00"
     )
+
+
+def test_a_message_quarantined_by_0_1_0_is_listed_with_an_id_and_purged(store: Store) -> None:
+    from phaseactors.gate.quarantine_log import QuarantineLog
+
+    log = QuarantineLog(store, clock=lambda: datetime.fromisoformat("2025-12-01T00:00:00+00:00"))
+    [record] = log.messages(GATE)
+    assert record.id is not None
+    assert log.get(record.id) == record
+    resolution = log.purge(record.id, by="ana", reason="0.1.0 leftovers")
+    assert log.messages(GATE) == []
+    assert log.resolutions(GATE) == [resolution]
+    assert resolution.quarantine_reason.startswith("InvalidKey: game_date: '2025-02-30'")

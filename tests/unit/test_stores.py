@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import re
 from pathlib import Path
 
 import pytest
 
-from phaseactors import StoreUnavailable
+from phaseactors import ConfigurationError
+from phaseactors.errors import InvalidURL, StoreNotFound
 from phaseactors.gate.actor import GateActor
 from phaseactors.stores import MemoryStore, SqliteStore, open_store
 from phaseactors.stores.base import RetryPolicy, Store
@@ -63,10 +65,23 @@ class TestSqliteStore(StoreContract):
         assert set(loaded.data.done) == {f"p{i}" for i in range(count)}
         assert (loaded.version, loaded.state, len(loaded.outbox)) == (count, "complete", 1)
 
-    def test_unreadable_file_is_store_unavailable(self, tmp_path: Path) -> None:
+    def test_a_directory_is_not_a_store(self, tmp_path: Path) -> None:
         (tmp_path / "dir.db").mkdir()
-        with pytest.raises(StoreUnavailable, match="open failed"):
+        with pytest.raises(StoreNotFound, match="is a directory"):
             SqliteStore(tmp_path / "dir.db")
+
+    def test_a_file_that_is_not_a_database_is_said_to_be_one(self, tmp_path: Path) -> None:
+        (tmp_path / "notes.txt").write_text("not a database\n" * 100)
+        with pytest.raises(ConfigurationError, match="not an SQLite database"):
+            SqliteStore(tmp_path / "notes.txt")
+        assert (tmp_path / "notes.txt").read_text() == "not a database\n" * 100
+
+    def test_a_store_opened_for_reading_is_never_created(self, tmp_path: Path) -> None:
+        with pytest.raises(StoreNotFound, match="no store at"):
+            SqliteStore(tmp_path / "typo.db", create=False)
+        with pytest.raises(StoreNotFound):
+            open_store(f"sqlite:///{tmp_path}/typo.db", create=False)
+        assert list(tmp_path.iterdir()) == []
 
 
 def _deliver_in_process(path: str, count: int, name: str, start: object) -> None:
@@ -82,6 +97,19 @@ def test_open_store_by_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert (sqlite.path, sqlite.synchronous) == (tmp_path / "a.db", "FULL")
     monkeypatch.setenv("PHASEACTORS_STORE", f"sqlite:///{tmp_path}/b.db")
     assert open_store().path == tmp_path / "b.db"  # type: ignore[attr-defined]
-    for bad in ("redis://x", "sqlite://host/x.db", "sqlite:///"):
-        with pytest.raises(ValueError, match=r"sqlite|unknown store"):
+    bad_urls = {
+        "redis://x": "unknown store URL 'redis://x'",
+        "sqlite://host/x.db": "three slashes",
+        "sqlite:///": "has no file path",
+        "sqlite:///a.db?synchronus=full": "unknown option 'synchronus'",
+        "sqlite:///a.db?busy_timeout=soon": "busy_timeout must be a number",
+        "sqlite:///a.db?synchronous=maybe": "synchronous must be one of",
+        "memory://?x=1": "unknown option 'x'",
+        "firestore://": "needs a project",
+        "firestore://p?design=fast": "design must be one of",
+        "firestore://p?connect_timeout=-1": "connect_timeout must be",
+    }
+    for bad, reason in bad_urls.items():
+        with pytest.raises(InvalidURL, match=re.escape(reason)) as caught:
             open_store(bad)
+        assert isinstance(caught.value, ValueError)  # what release 0.1.0 raised

@@ -12,6 +12,7 @@ import sys
 
 from ..config import Settings
 from ..errors import ConfigurationError
+from .args import plain
 from .common import operator_name
 
 
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "console",
         help="serve the operator console: every gate and key, timelines, audited actions",
-        description=__doc__,
+        description=plain(__doc__),
     )
     parser.add_argument(
         "--gate",

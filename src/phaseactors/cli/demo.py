@@ -15,11 +15,8 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from ..config import Settings
 from ..core.actor import Outcome
 from ..gate.actor import GateActor
 from ..gate.operations import GateRuntime
@@ -27,8 +24,11 @@ from ..gate.spec import GateSpec
 from ..gate.spec_loader import find_gate, load_spec
 from ..gate.status import gate_status
 from ..publishers import JsonlPublisher, open_publisher, read_jsonl
-from ..stores import DEFAULT_STORE_URL, MemoryStore, open_store
+from ..stores import MemoryStore, open_store
+from .args import plain, positive_int
 from .common import add_common, emit_json
+from .common import publisher_url as common_publisher_url
+from .common import store_url as common_store_url
 from .render import render_history, render_status
 
 DEFAULT_KEY = "2025-11-29"
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "demo",
         help="deliver a gate's completions concurrently, duplicated and shuffled",
-        description=__doc__,
+        description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -49,9 +49,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " never report, deadlines and the sweeper on a simulated clock",
     )
     parser.add_argument("--key", default=DEFAULT_KEY, help=f"the key (default {DEFAULT_KEY})")
-    parser.add_argument("--workers", type=int, default=8, help="concurrent workers (default 8)")
     parser.add_argument(
-        "--duplicates", type=int, default=3, help="copies of each completion (default 3)"
+        "--workers", type=positive_int, default=8, help="concurrent workers (default 8)"
+    )
+    parser.add_argument(
+        "--duplicates", type=positive_int, default=3, help="copies of each completion (default 3)"
     )
     parser.add_argument("--seed", type=int, default=None, help="shuffle seed (default random)")
     parser.add_argument(
@@ -133,16 +135,6 @@ def _deliver(body: dict[str, Any], message_id: str) -> dict[str, Any]:
     }
 
 
-def _default_publisher(store_url: str) -> str:
-    parts = urlsplit(store_url)
-    if parts.scheme == "sqlite":
-        path = Path(parts.path[1:] if parts.path.startswith("/") else parts.path)
-        return f"jsonl://{path.with_suffix('.triggers.jsonl')}"
-    if parts.scheme == "memory":
-        return "jsonl://phaseactors.triggers.jsonl"
-    return "log://"
-
-
 def _message_ids(publisher_url: str) -> set[str]:
     if not publisher_url.startswith("jsonl://"):
         return set()
@@ -150,19 +142,16 @@ def _message_ids(publisher_url: str) -> set[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.workers < 1 or args.duplicates < 1:
-        raise SystemExit("--workers and --duplicates must be at least 1")
     gate_path = str(find_gate(args.gate))
     spec = load_spec(gate_path)
     key = spec.key.validate(args.key)
-    store_url = args.store or Settings.from_env().store or DEFAULT_STORE_URL
-    publisher_url = args.publisher or _default_publisher(store_url)
+    store_url, publisher_url = common_store_url(args), common_publisher_url(args)
     if args.scenario == "stuck":
         from .demo_stuck import run_stuck
 
         return run_stuck(args, spec, store_url, publisher_url)
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
-    say: Callable[[str], None] = (lambda _: None) if args.json else print
+    say: Callable[[str], None] = (lambda _: None) if args.json else _say
 
     store = open_store(store_url)
     mode = "threads" if isinstance(store, MemoryStore) else args.mode
@@ -219,7 +208,25 @@ def run(args: argparse.Namespace) -> int:
     status = gate_status(spec, snapshot)
     new_messages = set(published) - before
     trigger = snapshot.data.trigger
-    summary = {
+    run_counts = {
+        "deliveries": len(deliveries),
+        "outcomes": dict(outcomes),
+        "duplicates_ignored": outcomes[Outcome.DUPLICATE.value],
+        "errors": errors,
+        "triggers_published": len(new_messages),
+        "wall_s": round(wall, 3),
+    }
+    key_totals = {
+        "state": snapshot.state,
+        "generation": snapshot.generation,
+        "completions_recorded": len(snapshot.data.done),
+        "expected": len(spec.expected),
+        "trigger_id": trigger.trigger_id if trigger else None,
+        "message_id": trigger.message_id if trigger else None,
+    }
+    summary = {  # the flat fields are those of release 0.1.0; "run" and "key_totals" group them
+        "run": run_counts,
+        "key_totals": key_totals,
         "gate": spec.name,
         "key": key,
         "state": snapshot.state,
@@ -246,15 +253,19 @@ def run(args: argparse.Namespace) -> int:
         print(render_history(status.history))
         print("\nstatus:")
         print(render_status(status, history=False))
+        published_now = run_counts["triggers_published"]
         print(
-            f"\n{summary['completions_recorded']} completions recorded,"
-            f" {summary['duplicates_ignored']} duplicates ignored,"
-            f" {summary['triggers_published']}"
-            f" trigger{'' if summary['triggers_published'] == 1 else 's'} published by this run"
-            f" ({summary['trigger_id']}) in {wall:.2f}s"
+            f"\nthis run: {len(deliveries)} deliveries, {outcomes[Outcome.APPLIED.value]} applied,"
+            f" {run_counts['duplicates_ignored']} duplicates ignored, {published_now}"
+            f" trigger{'' if published_now == 1 else 's'} published by this run"
+            f" ({key_totals['trigger_id']}) in {wall:.2f}s"
         )
-        if isinstance(runtime.publisher, JsonlPublisher):
-            print(f"published messages: {runtime.publisher.path}")
+        print(
+            f"the key: {key_totals['completions_recorded']} of {len(spec.expected)} completions"
+            f" recorded, {snapshot.state} (generation {snapshot.generation})"
+        )
+        where = runtime.publisher.path if isinstance(runtime.publisher, JsonlPublisher) else None
+        print(f"triggers go to {where or publisher_url}; the store is {store_url}")
     return 0 if snapshot.state == "triggered" and not errors else 1
 
 
@@ -274,3 +285,8 @@ def _finish_pending(
             return published
         say("a pending trigger is leased by an earlier run; waiting for the lease to expire")
         time.sleep(1.0)
+
+
+def _say(line: str) -> None:
+    """A progress line, flushed at once: piped output (``| tee``) follows the run."""
+    print(line, flush=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from ..errors import UsageError
 from ..gate.actor import GateActor
 from ..gate.operations import GateRuntime
 from ..gate.producer import parse_completion
@@ -40,7 +41,10 @@ class SimulatedClock:
 def run_stuck(args: argparse.Namespace, spec: GateSpec, store_url: str, publisher_url: str) -> int:
     say: Callable[[str], None] = (lambda _: None) if args.json else print
     if len(spec.required) < 4 or not spec.deadlines:
-        raise SystemExit(f"the stuck scenario needs a gate with deadlines; {spec.name} has none")
+        raise UsageError(
+            f"the stuck scenario needs a gate with deadlines and 4 required processors;"
+            f" {spec.name} has not: try --gate phase2_to_phase3"
+        )
     half = len(spec.optional) // 2
     plans = {  # who reports for each key; each key's processors run at 23:00 on its date
         KEYS[0]: list(spec.required) + list(spec.optional[:half]),

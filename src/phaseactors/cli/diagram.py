@@ -12,13 +12,15 @@ import sys
 from pathlib import Path
 
 from ..core.snapshot import Snapshot
+from ..errors import PermanentError, UsageError
 from ..gate.actor import GateActor
 from ..gate.data import GateData
 from ..gate.diagrams import FORMATS, render
 from ..gate.spec import GateSpec
 from ..gate.spec_loader import load_spec
 from ..stores import Store, open_store
-from .common import EXIT_PERMANENT
+from .args import plain
+from .common import store_url
 
 __all__ = ["load_key", "register", "run"]
 
@@ -36,7 +38,10 @@ SUFFIXES = {
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "diagram", help="draw a gate's state machine, or where one key stands in it"
+        "diagram",
+        help="draw a gate's state machine, or where one key stands in it",
+        description=plain(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("gate", help="gate name (machines/NAME.toml) or path to a gate file")
     parser.add_argument(
@@ -44,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--format",
         choices=FORMATS,
         default=None,
-        help="output format [default: from the -o suffix, else mermaid]; svg and png need "
-        "Graphviz (scripts/setup-system)",
+        help="output format [default: from the -o suffix, else mermaid]; dot, svg and png need"
+        " the diagrams extra (pip install 'phaseactors[diagrams]'), svg and png Graphviz too",
     )
     parser.add_argument(
         "-o", "--output", type=Path, default=None, help="write here instead of stdout"
@@ -70,17 +75,18 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.gate)
     fmt = args.format or SUFFIXES.get(args.output.suffix if args.output else "", "mermaid")
     if fmt == "png" and args.output is None:
-        print("phaseactors diagram: png is binary; give -o FILE.png", file=sys.stderr)
-        return EXIT_PERMANENT
+        raise UsageError("png is binary; give -o FILE.png")
     snapshot = None
     if args.key is not None:
-        snapshot = load_key(spec, open_store(args.store), args.key)
+        snapshot = load_key(spec, open_store(store_url(args), create=False), args.key)
         if snapshot is None:
-            print(f"{spec.name}/{args.key}: no such key (nothing delivered yet)", file=sys.stderr)
-            return EXIT_PERMANENT
+            raise PermanentError(f"{spec.name}/{args.key}: no such key (nothing delivered yet)")
     output = render(spec, fmt, snapshot)
     if args.output is None:
         sys.stdout.write(output.decode("utf-8"))
-    else:
+        return 0
+    try:
         args.output.write_bytes(output)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     return 0

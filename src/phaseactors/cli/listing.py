@@ -3,42 +3,59 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 
 from ..core.clock import format_utc, utcnow
 from ..core.codec import history_json
-from ..gate.policy import parse_duration
+from ..errors import PermanentError
+from ..gate.machine import GateMachine
 from ..gate.status import GateStatus, gate_status
-from .common import EXIT_PERMANENT, add_common, emit_json, open_runtime
-from .render import render_history, table
+from .args import duration, format_duration, positive_int
+from .common import add_common, emit_json, open_runtime
+from .render import missing_names, render_history, short_time, table
+
+__all__ = ["STATES", "register", "run_history", "run_list"]
+
+#: Every state a gate key can be in, in the machine's order.
+STATES = tuple(state.id for state in GateMachine.states)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    listing = subparsers.add_parser("list", help="keys by state, e.g. stuck ones with --older-than")
+    listing = subparsers.add_parser(
+        "list",
+        help="keys by state, e.g. stuck ones with --older-than",
+        description="List the keys of a gate by state, with what each is missing. Reads only.",
+    )
     listing.add_argument(
         "--state",
         action="append",
-        help="waiting|partial|complete|triggered|failed (repeatable; default all but triggered)",
+        choices=STATES,
+        help="only keys in this state (repeatable; default: all but triggered)",
     )
     listing.add_argument(
         "--older-than",
-        type=parse_duration,
+        type=duration,
         default=None,
-        help="only keys unchanged for this long, e.g. 2h",
+        metavar="DURATION",
+        help="only keys unchanged for this long, e.g. 90m, 2h, 1d",
     )
-    listing.add_argument("--limit", type=int, default=200)
+    listing.add_argument(
+        "--limit", type=positive_int, default=200, help="at most this many keys (default 200)"
+    )
     add_common(listing)
     listing.set_defaults(run=run_list)
 
-    history = subparsers.add_parser("history", help="every transition of one key, with causes")
-    history.add_argument("key")
+    history = subparsers.add_parser(
+        "history",
+        help="every transition of one key, with causes",
+        description="Every transition of one key: when, which event, why and by whom. Reads only.",
+    )
+    history.add_argument("key", help="the key, e.g. a game date 2025-11-29")
     add_common(history)
     history.set_defaults(run=run_history)
 
 
 def run_list(args: argparse.Namespace) -> int:
-    spec, runtime = open_runtime(args)
+    spec, runtime = open_runtime(args, publishes=False)
     states = args.state or ["waiting", "partial", "complete", "failed"]
     cutoff = utcnow() - args.older_than if args.older_than else None
     statuses: list[GateStatus] = []
@@ -69,7 +86,7 @@ def run_list(args: argparse.Namespace) -> int:
     if not statuses:
         print(
             f"{spec.name}: no keys in {', '.join(states)}"
-            + (f" older than {args.older_than}" if args.older_than else "")
+            + (f" unchanged for {format_duration(args.older_than)}" if args.older_than else "")
         )
         return 0
     print(
@@ -81,9 +98,9 @@ def run_list(args: argparse.Namespace) -> int:
                     s.state,
                     s.generation,
                     len(s.done),
-                    s.updated_at.strftime("%Y-%m-%dT%H:%M:%S") if s.updated_at else "",
-                    s.due_at.strftime("%Y-%m-%dT%H:%M") if s.due_at else "",
-                    s.failed_reason or _missing(s.missing),
+                    short_time(s.updated_at),
+                    short_time(s.due_at),
+                    s.failed_reason or missing_names(s.missing),
                 )
                 for s in statuses
             ],
@@ -92,19 +109,11 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _missing(names: Sequence[str], shown: int = 3) -> str:
-    if not names:
-        return "-"
-    more = f" (+{len(names) - shown} more)" if len(names) > shown else ""
-    return f"{len(names)} missing: {', '.join(names[:shown])}{more}"
-
-
 def run_history(args: argparse.Namespace) -> int:
-    spec, runtime = open_runtime(args)
+    spec, runtime = open_runtime(args, publishes=False)
     snapshot = runtime.load(args.key)
     if snapshot is None:
-        print(f"{spec.name}/{args.key}: no such key", file=sys.stderr)
-        return EXIT_PERMANENT
+        raise PermanentError(f"{spec.name}/{args.key}: no such key (nothing delivered yet)")
     if args.json:
         history = [history_json(h) for h in snapshot.history]
         emit_json({"gate": spec.name, "key": snapshot.key, "history": history})

@@ -6,7 +6,8 @@ or a newline is shown escaped and cannot forge a line or restyle the terminal.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,31 +15,52 @@ from ..core.snapshot import HistoryEntry
 from ..core.untrusted import printable
 from ..gate.data import CompletionRecord
 from ..gate.status import GateStatus
+from .tables import table, terminal_width
 
-__all__ = ["render_history", "render_status", "table"]
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain aligned text table."""
-    cells = [[str(h) for h in headers]] + [
-        ["" if c is None else printable(str(c)) for c in r] for r in rows
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+__all__ = [
+    "missing_names",
+    "render_history",
+    "render_status",
+    "short_time",
+    "summary_line",
+    "table",
+    "time_format",
+]
 
 
-def _time(value: datetime | None) -> str:
-    return value.strftime("%H:%M:%S") if value else ""
+def time_format(values: Iterable[datetime | None]) -> tuple[str, str]:
+    """The strftime format for ``values`` and the header's note: times alone under a header
+    naming their one date, or dates with times when they span days."""
+    days = {v.date() for v in values if v is not None}
+    if len(days) == 1:
+        return "%H:%M:%S", f"UTC, {days.pop().isoformat()}"
+    return "%Y-%m-%d %H:%M:%S", "UTC"
+
+
+def short_time(value: datetime | None) -> str:
+    """A date and time to the minute, for listings of many keys."""
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def missing_names(names: Sequence[str], shown: int = 2) -> str:
+    """``7 missing: a, b (+5 more)``, or ``-`` when nothing is missing."""
+    if not names:
+        return "-"
+    more = f" (+{len(names) - shown} more)" if len(names) > shown else ""
+    return f"{len(names)} missing: {', '.join(names[:shown])}{more}"
+
+
+def summary_line(total: int, counts: Mapping[str, int]) -> str:
+    """``30 keys: 12 triggered, 3 partial, 15 no state``."""
+    parts = ", ".join(f"{n} {what}" for what, n in sorted(counts.items(), key=lambda i: -i[1]))
+    return f"{total} key{'' if total == 1 else 's'}: {parts or 'none'}"
 
 
 def render_history(history: Sequence[HistoryEntry]) -> str:
+    fmt, note = time_format(h.at for h in history)
     rows = [
         (
-            _time(h.at),
+            h.at.strftime(fmt) if h.at else "",
             h.generation,
             f"{h.source} -> {h.target}",
             h.event,
@@ -46,7 +68,7 @@ def render_history(history: Sequence[HistoryEntry]) -> str:
         )
         for h in history
     ]
-    return table(("at (UTC)", "gen", "transition", "event", "cause"), rows)
+    return table((f"at ({note})", "gen", "transition", "event", "cause"), rows)
 
 
 def render_status(status: GateStatus, *, history: bool = True) -> str:
@@ -75,38 +97,41 @@ def render_status(status: GateStatus, *, history: bool = True) -> str:
                 f" ({entry.publish_attempts} failed attempts{held}{error})"
             )
         )
+    fmt, note = time_format(
+        [r.received_at for r in (*status.done.values(), *status.failures.values())]
+        + [r.received_at for r in (*status.late, *status.unknown.values())]
+    )
     rows: list[tuple[Any, ...]] = []
     for name in status.expected:
         kind = "required" if name in status.required else "optional"
         record = status.done.get(name)
         failure = status.failures.get(name)
         if record is not None:
-            rows.append(_row(name, kind, "done", record))
+            rows.append(_row(name, kind, "done", record, fmt))
         elif failure is not None:
-            rows.append(_row(name, kind, "FAILED", failure))
+            rows.append(_row(name, kind, "FAILED", failure, fmt))
         else:
-            rows.append((name, kind, "missing", "", "", "", ""))
-    rows.extend(_row(r.processor, "-", "late", r) for r in status.late)
-    rows.extend(_row(n, "-", "unknown", r) for n, r in status.unknown.items())
+            rows.append((name, kind[:3], "missing", "", "", "", ""))
+    rows.extend(_row(r.processor, "-", "late", r, fmt) for r in status.late)
+    rows.extend(_row(n, "-", "unknown", r, fmt) for n, r in status.unknown.items())
     lines += [
         "",
         table(
-            (
-                "processor",
-                "kind",
-                "status",
-                "reported as",
-                "execution",
-                "correlation",
-                "received (UTC)",
-            ),
+            ("processor", "kind", "status", "reported as", "execution", "correlation", "received"),
             rows,
+            cut_first=(3, 4, 5),
         ),
     ]
-    lines.append(
-        f"\n{len(status.done)} of {len(status.expected)} done;"
-        f" missing: {', '.join(status.missing) or 'none'}"
+    done = f"{len(status.done)} of {len(status.expected)} done;"
+    lines.append("")
+    lines += textwrap.wrap(
+        f"{done} missing: {', '.join(status.missing) or 'none'}",
+        terminal_width(),
+        subsequent_indent="  ",
+        break_on_hyphens=False,
     )
+    if rows and any(row[-1] for row in rows):
+        lines.append(f"(times in {note})")
     if status.unknown_other or status.late_dropped:
         lines.append(
             f"not kept: {status.unknown_other} more unknown and {status.late_dropped} older"
@@ -117,14 +142,15 @@ def render_status(status: GateStatus, *, history: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _row(name: str, kind: str, state: str, record: CompletionRecord) -> tuple[Any, ...]:
+def _row(name: str, kind: str, state: str, record: CompletionRecord, fmt: str) -> tuple[Any, ...]:
     status = record.status if state in ("done", "late", "unknown") else "failed"
+    shown = state if state == "FAILED" or status == "success" else f"{state}: {status}"
     return (
         name,
-        kind,
-        f"{state} ({status})" if state != "FAILED" else state,
+        kind[:3],
+        shown,
         record.reported_as,
         record.execution_id,
         record.correlation_id,
-        _time(record.received_at),
+        record.received_at.strftime(fmt) if record.received_at else "",
     )

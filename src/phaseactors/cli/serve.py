@@ -6,7 +6,10 @@ import argparse
 import os
 
 from ..errors import ConfigurationError
-from .common import add_common
+from .args import positive_int
+from .common import add_common, open_spec, publisher_url, store_url
+
+__all__ = ["register", "run"]
 
 _TARGETS = ("handle", "push", "status", "sweep")
 
@@ -15,14 +18,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "serve",
         help="run the Cloud Function locally (needs the gcp extra)",
-        description="Serve one entry point of phaseactors.gcp.functions: `handle` (CloudEvents, as"
-        " Eventarc delivers them), `push` (a Pub/Sub push subscription; needs --push-token or"
-        " $PHASEACTORS_PUSH_AUDIENCE), `sweep` (for a scheduler) or `status` (health and ?key="
-        " lookups).",
+        description="Serve one entry point of phaseactors.gcp.functions: handle (CloudEvents, as"
+        " Eventarc delivers them), push (a Pub/Sub push subscription; needs --push-token or"
+        " $PHASEACTORS_PUSH_AUDIENCE), sweep (for a scheduler) or status (health and ?key="
+        " lookups). The store and publisher default as for every other command: the SQLite"
+        " file phaseactors.db and a triggers file beside it.",
     )
     parser.add_argument("--target", choices=_TARGETS, default="handle")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=positive_int, default=8080)
     parser.add_argument("--dead-letter-topic", help="also publish permanent failures here")
     parser.add_argument(
         "--push-token",
@@ -35,10 +39,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    open_spec(args)  # a missing or mistyped gate is refused before the server starts
     settings = {
         "PHASEACTORS_GATE": args.gate,
-        "PHASEACTORS_STORE": args.store,
-        "PHASEACTORS_PUBLISHER": args.publisher,
+        "PHASEACTORS_STORE": store_url(args),
+        "PHASEACTORS_PUBLISHER": publisher_url(args),
         "PHASEACTORS_DEAD_LETTER_TOPIC": args.dead_letter_topic,
         "PHASEACTORS_PUSH_TOKEN": args.push_token,
     }

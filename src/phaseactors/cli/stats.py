@@ -14,18 +14,20 @@ _QUARANTINE_LIMIT = 100_000
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("stats", help="a gate's keys summarised from the store")
-    parser.add_argument("--from", dest="first", metavar="KEY", help="first key (inclusive)")
-    parser.add_argument("--to", dest="last", metavar="KEY", help="last key (inclusive)")
+    parser.add_argument(
+        "--from", dest="first", metavar="KEY", help="first key of the range (included)"
+    )
+    parser.add_argument("--to", dest="last", metavar="KEY", help="last key of the range (included)")
     add_common(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    spec, runtime = open_runtime(args)
+    spec, runtime = open_runtime(args, publishes=False)
     snapshots = [
         s
-        for s in runtime.store.scan(runtime.actor)
-        if (args.first is None or s.key >= args.first) and (args.last is None or s.key <= args.last)
+        for s in runtime.store.scan(runtime.actor, start=args.first)
+        if args.last is None or s.key <= args.last
     ]
     quarantined = len(runtime.store.quarantined(spec.name, limit=_QUARANTINE_LIMIT))
     stats = summarize(spec.name, snapshots, quarantined)

@@ -14,7 +14,7 @@ from .machine_actor import ActorModel, MachineActor
 from .publisher import Publisher
 from .runtime import DEFAULT_LEASE, Delivery, Runtime, SweepReport
 from .snapshot import HistoryEntry, Lease, OutboxEntry, Snapshot
-from .store import Applied, Quarantined, RetryPolicy, Store
+from .store import Applied, Quarantined, Resolution, RetryPolicy, Store
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -34,6 +34,7 @@ __all__ = [
     "Outcome",
     "Publisher",
     "Quarantined",
+    "Resolution",
     "RetryPolicy",
     "Runtime",
     "Snapshot",

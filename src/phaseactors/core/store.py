@@ -7,10 +7,11 @@ new snapshot (state, data, outbox, history) or nothing.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from attrs import field, frozen, validators
 
@@ -19,7 +20,7 @@ from .events import Event
 from .snapshot import Snapshot
 from .validators import utc_datetime
 
-__all__ = ["Applied", "Quarantined", "RetryPolicy", "Store"]
+__all__ = ["RESOLUTIONS", "Applied", "Quarantined", "Resolution", "RetryPolicy", "Store"]
 
 D = TypeVar("D")
 
@@ -46,6 +47,89 @@ class Quarantined:
     actor: str | None = None
     """The actor type the message was meant for (for a gate, its name)."""
     message_id: str | None = None
+    id: str | None = field(default=None, eq=False)
+    """The store's id of the record, once stored (not part of its value: a record read back
+    equals the one written)."""
+
+
+#: What can become of a quarantined message.
+RESOLUTIONS = ("purged", "replayed")
+
+
+@frozen(kw_only=True)
+class Resolution:
+    """The audit entry of a quarantined message that left the quarantine: purged, or replayed
+    through the runtime; who did it, when, why, and with what outcome. It keeps what
+    identifies the message (its id, gate, message id, source, reason, and the size and
+    SHA-256 of its raw text), not the text: a purge is often there to get rid of it."""
+
+    id: str = field(validator=validators.min_len(1))
+    """The quarantined record's id."""
+    action: str = field(validator=validators.in_(RESOLUTIONS))
+    at: datetime = field(validator=utc_datetime)
+    by: str = field(validator=validators.min_len(1))
+    reason: str = field(validator=validators.min_len(1))
+    outcome: str | None = None
+    """For a replay: what the delivery did (``applied``, ``duplicate``, ...)."""
+    actor: str | None = None
+    message_id: str | None = None
+    source: str = "unknown"
+    quarantined_at: datetime = field(validator=utc_datetime)
+    quarantine_reason: str = ""
+    raw_bytes: int = 0
+    raw_sha256: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        record: Quarantined,
+        *,
+        action: str,
+        at: datetime,
+        by: str,
+        reason: str,
+        outcome: str | None = None,
+    ) -> Resolution:
+        """The entry for ``record`` (which must have its id)."""
+        if record.id is None:
+            raise ValueError("only a stored quarantine record (one with an id) can be resolved")
+        raw = record.raw.encode("utf-8", "surrogatepass")
+        return cls(
+            id=record.id,
+            action=action,
+            at=at,
+            by=by,
+            reason=reason,
+            outcome=outcome,
+            actor=record.actor,
+            message_id=record.message_id,
+            source=record.source,
+            quarantined_at=record.at,
+            quarantine_reason=record.reason,
+            raw_bytes=len(raw),
+            raw_sha256=hashlib.sha256(raw).hexdigest(),
+        )
+
+    def fields(self) -> dict[str, Any]:
+        """Every field by name (a store's row or document; times as datetimes)."""
+        return {name: getattr(self, name) for name in _RESOLUTION_FIELDS}
+
+
+_RESOLUTION_FIELDS = (
+    "id",
+    "action",
+    "at",
+    "by",
+    "reason",
+    "outcome",
+    "actor",
+    "message_id",
+    "source",
+    "quarantined_at",
+    "quarantine_reason",
+    "raw_bytes",
+    "raw_sha256",
+)
 
 
 @frozen(kw_only=True)
@@ -96,13 +180,28 @@ class Store(Protocol):
         mid-way); a tick applies them. Stores that apply events in one step return []."""
         ...
 
-    def quarantine(self, record: Quarantined) -> None:
-        """Keep a message that can never be applied, with its reason."""
+    def quarantine(self, record: Quarantined) -> str:
+        """Keep a message that can never be applied, with its reason; return its id."""
         ...
 
     def quarantined(self, actor: str | None = None, limit: int = 100) -> list[Quarantined]:
         """The most recent quarantined messages (for ``actor``, if given), newest first, at
-        most ``limit``."""
+        most ``limit``, each with its id."""
+        ...
+
+    def quarantined_record(self, record_id: str) -> Quarantined | None:
+        """The quarantined message with this id, or None (never stored, or resolved since)."""
+        ...
+
+    def resolve_quarantined(self, resolution: Resolution) -> bool:
+        """In one commit, remove the quarantined message ``resolution.id`` and keep
+        ``resolution`` as its audit entry; False, changing nothing, if it is not there (any
+        more: two operators resolving one message, only one succeeds)."""
+        ...
+
+    def resolutions(self, actor: str | None = None, limit: int = 100) -> list[Resolution]:
+        """The audit entries of resolved quarantined messages (for ``actor``, if given),
+        newest first, at most ``limit``."""
         ...
 
     def close(self) -> None: ...

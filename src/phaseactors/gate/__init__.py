@@ -13,6 +13,7 @@ from .events import CompletionReported, FailKey, ForceTrigger, Rearm
 from .intake import accept_message
 from .machine import GateMachine
 from .operations import GateRuntime
+from .quarantine_log import QuarantineLog, Replayed
 from .spec import GateSpec
 from .spec_loader import find_gate, load_spec, spec_from_mapping
 from .status import GateStatus, gate_status
@@ -30,7 +31,9 @@ __all__ = [
     "GateRuntime",
     "GateSpec",
     "GateStatus",
+    "QuarantineLog",
     "Rearm",
+    "Replayed",
     "Status",
     "Trigger",
     "accept_message",

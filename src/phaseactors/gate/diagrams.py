@@ -71,8 +71,9 @@ class GraphvizMissing(DiagramToolMissing):
 
     def __init__(self, fmt: str) -> None:
         super().__init__(
-            f"{fmt} needs Graphviz's `dot` program, which is not on PATH: run scripts/setup-system"
-            " (installs the Debian package graphviz), or use --format mermaid|dot|md"
+            f"{fmt} needs Graphviz's `dot` program, which is not on PATH: install Graphviz (the"
+            " Debian package graphviz; scripts/setup-system in a checkout), or use"
+            " --format mermaid|dot|md"
         )
 
 
@@ -175,8 +176,8 @@ def to_dot(spec: GateSpec, snapshot: Snap | None = None) -> str:
         from statemachine.contrib.diagram.renderers.dot import DotRenderer, DotRendererConfig
     except ImportError as error:  # pydot, python-statemachine's optional `diagrams` extra
         raise DiagramToolMissing(
-            f"DOT, SVG and PNG diagrams need {error.name or 'pydot'}: "
-            "pip install 'python-statemachine[diagrams]'"
+            f"DOT, SVG and PNG diagrams need {error.name or 'pydot'}, which comes with the"
+            " diagrams extra: pip install 'phaseactors[diagrams]' (or use --format mermaid|md)"
         ) from error
 
     config = DotRendererConfig(

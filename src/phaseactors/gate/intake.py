@@ -53,7 +53,9 @@ def quarantine(
     source: str,
     message_id: str | None = None,
 ) -> Quarantined:
-    """Record ``raw`` with the reason it can never be applied, and log it at WARNING."""
+    """Record ``raw`` with the reason it can never be applied, and log it at WARNING;
+    ``error`` learns the record's id (``quarantined_as``), so that whoever reports it can say
+    where to find it."""
     record = Quarantined(
         at=runtime.clock(),
         reason=f"{type(error).__name__}: {error}",
@@ -62,7 +64,8 @@ def quarantine(
         actor=runtime.actor.name,
         message_id=message_id if message_id else None,
     )
-    runtime.store.quarantine(record)
+    record_id = runtime.store.quarantine(record)
+    error.quarantined_as = str(record_id) if record_id is not None else None
     telemetry.count(
         "phaseactors.quarantined", actor=runtime.actor.name, reason=type(error).__name__
     )
@@ -75,7 +78,7 @@ def quarantine(
             "reason": record.reason,
         },
     )
-    return record
+    return attrs.evolve(record, id=error.quarantined_as)
 
 
 def read_body(body: Mapping[str, Any] | bytes | str) -> Any:
@@ -95,14 +98,19 @@ def accept_message(
     message_id: str | None = None,
     source: str,
     traceparent: str | None = None,
+    keep_rejected: bool = True,
 ) -> Delivery[GateData]:
     """Parse ``body`` (JSON text or a mapping) as a producer completion and deliver it. Every
     log line of the delivery carries its ids; ``traceparent`` (the message's W3C trace
-    context, ignored when malformed) is continued into the trigger it decides."""
+    context, ignored when malformed) is continued into the trigger it decides.
+
+    With ``keep_rejected=False`` a message that can never be applied is not quarantined
+    (again): replaying a quarantined message that still fails leaves the one record."""
 
     def refuse(error: Exception) -> PermanentError:
         permanent = error if isinstance(error, PermanentError) else PoisonMessage(error)
-        quarantine(runtime, permanent, body, source=source, message_id=message_id)
+        if keep_rejected:
+            quarantine(runtime, permanent, body, source=source, message_id=message_id)
         return permanent
 
     with telemetry.annotated(gate=spec.name, message_id=message_id):

@@ -3,6 +3,7 @@ errors that name the file and the field (``SpecError``)."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -21,7 +22,13 @@ from .names import NameRules
 from .policy import DeadlineTier, Profile, parse_duration, parse_wall_time
 from .spec import DEFAULT_PROFILE, GateSpec
 
-__all__ = ["find_gate", "load_spec", "spec_from_mapping"]
+__all__ = [
+    "available_gates",
+    "default_search",
+    "find_gate",
+    "load_spec",
+    "spec_from_mapping",
+]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _NAME_RULES = (
@@ -50,29 +57,53 @@ _TOP_LEVEL = {
 def find_gate(name_or_path: str | os.PathLike[str], search: list[Path] | None = None) -> Path:
     """Locate a gate file: an existing path, else ``NAME.toml`` in the search directories.
 
-    The default search is ``$PHASEACTORS_MACHINES`` (``:``-separated), ``./machines``, and the
-    ``machines/`` directory of a source checkout of phaseactors.
+    The default search is ``$PHASEACTORS_MACHINES`` (``:``-separated), ``./machines``, then
+    the example gates shipped in the package (``phaseactors/machines``), or in a source
+    checkout its ``machines/`` directory. An unknown name is :class:`UnknownGate`, naming
+    the closest gate found and where it looked.
     """
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml" or os.sep in str(name_or_path):
         if candidate.is_file():
             return candidate
         raise UnknownGate(f"gate file {str(candidate)!r} does not exist")
-    dirs = search if search is not None else _default_search()
+    dirs = search if search is not None else default_search()
     for directory in dirs:
         path = directory / f"{name_or_path}.toml"
         if path.is_file():
             return path
+    raise UnknownGate(_unknown(str(name_or_path), dirs))
+
+
+def _unknown(name: str, dirs: list[Path]) -> str:
+    known = sorted(available_gates(dirs))
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    found = f" (gates found: {', '.join(known)})" if known and not close else ""
     looked = ", ".join(str(d) for d in dirs) or "nowhere"
-    raise UnknownGate(f"no gate named {str(name_or_path)!r} (looked in {looked})")
+    return f"no gate named {name!r}{hint}{found}; looked in {looked}"
 
 
-def _default_search() -> list[Path]:
+def available_gates(search: list[Path] | None = None) -> dict[str, Path]:
+    """Every gate file found by name in the search directories: name → path (the first one
+    found wins, as in :func:`find_gate`)."""
+    found: dict[str, Path] = {}
+    for directory in search if search is not None else default_search():
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.toml")):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def default_search() -> list[Path]:
+    """Where gate files are looked up by name (see :func:`find_gate`)."""
     dirs = list(Settings.from_env().machines)
     dirs.append(Path.cwd() / "machines")
-    checkout = Path(__file__).resolve().parents[3] / "machines"
-    if checkout.is_dir() and checkout not in dirs:
-        dirs.append(checkout)
+    package = Path(__file__).resolve().parents[1]
+    for shipped in (package / "machines", package.parents[1] / "machines"):
+        if shipped.is_dir() and shipped not in dirs:
+            dirs.append(shipped)
+            break
     return dirs
 
 

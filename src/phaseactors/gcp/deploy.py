@@ -556,7 +556,8 @@ def check_source(source: Path, specs: Sequence[GateSpec]) -> list[str]:
 
 def index_config(specs: Iterable[GateSpec]) -> dict[str, Any]:
     """The Firestore index configuration for these gates, in ``firestore.indexes.json``
-    form: the ``(gate, at)`` index behind the newest-first quarantine listing of one gate;
+    form: the ``(gate, at)`` indexes behind the newest-first listings of one gate's quarantine
+    and of its resolved (purged or replayed) messages;
     per gate the snapshot's fields exempt from indexing and the TTL of finished keys (the
     store's queries each filter on one field, which single-field indexes serve); for the
     inbox the ``status`` index of the stranded-event query, its ``event`` exempt and its TTL."""
@@ -564,13 +565,14 @@ def index_config(specs: Iterable[GateSpec]) -> dict[str, Any]:
     groups = [f"{COLLECTION_PREFIX}{gate}" for gate in gates]
     indexes = [
         {
-            "collectionGroup": f"{COLLECTION_PREFIX}quarantine",
+            "collectionGroup": f"{COLLECTION_PREFIX}{collection}",
             "queryScope": "COLLECTION",
             "fields": [
                 {"fieldPath": "gate", "order": "ASCENDING"},
                 {"fieldPath": "at", "order": "DESCENDING"},
             ],
         }
+        for collection in ("quarantine", "quarantine_resolved")
     ]
     overrides: list[dict[str, Any]] = [
         {
@@ -960,7 +962,7 @@ class _Builder:
                     ),
                 ),
                 present=(HasIndex(group, scope, fields),),
-                why="phaseactors list --state S --older-than T",
+                why=f"the newest-first listing of {group} per gate (phaseactors quarantine list)",
             )
         )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..config import Settings
 from ..core.publisher import Publisher
+from ..errors import InvalidURL
 from .jsonl import JsonlPublisher, read_jsonl
 from .log import LogPublisher
 from .recording import Published, RecordingPublisher
@@ -24,15 +25,21 @@ __all__ = [
 
 
 def open_publisher(url: str | None = None, default: str = "log://") -> Publisher:
-    """Open the publisher named by ``url``, else ``$PHASEACTORS_PUBLISHER``, else ``default``."""
+    """Open the publisher named by ``url``, else ``$PHASEACTORS_PUBLISHER``, else ``default``.
+    A URL that cannot be opened as written is :class:`~phaseactors.errors.InvalidURL`."""
     url = url or Settings.from_env().publisher or default
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ValueError(f"publisher URL {url!r} has no scheme")
+        raise InvalidURL(
+            f"publisher URL {url!r} has no scheme: expected jsonl://PATH, log://, memory://"
+            " or pubsub://PROJECT"
+        )
     if scheme == "jsonl":
         if not rest:
-            raise ValueError(f"{url!r}: missing file path")
+            raise InvalidURL(f"publisher URL {url!r} has no file path: use jsonl://PATH")
         return JsonlPublisher(rest)
+    if scheme in ("log", "memory") and rest:
+        raise InvalidURL(f"publisher URL {url!r}: {scheme}:// takes no path")
     if scheme == "log":
         return LogPublisher()
     if scheme == "memory":
@@ -41,6 +48,7 @@ def open_publisher(url: str | None = None, default: str = "log://") -> Publisher
         from .pubsub import open_pubsub_publisher
 
         return open_pubsub_publisher(rest)
-    raise ValueError(
-        f"unknown publisher URL {url!r}; expected jsonl://, log://, memory:// or pubsub://"
+    raise InvalidURL(
+        f"unknown publisher URL {url!r}: expected jsonl://PATH, log://, memory:// or"
+        " pubsub://PROJECT"
     )

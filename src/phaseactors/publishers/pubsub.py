@@ -9,6 +9,7 @@ key is resumed, otherwise the client would refuse every later message for that k
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -16,10 +17,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from google.api_core import exceptions as google_errors
+from google.auth import exceptions as google_auth_errors
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
+from ..config import Settings
 from ..core.snapshot import OutboxEntry
-from ..errors import PublishFailed
+from ..errors import CredentialsMissing, InvalidURL, PublishFailed
 
 __all__ = ["PubSubPublisher", "open_pubsub_publisher"]
 
@@ -62,12 +65,39 @@ class PubSubPublisher:
             return str(future.result(timeout=self.timeout))
         except (google_errors.GoogleAPIError, FutureTimeout, RuntimeError) as exc:
             if ordering_key:
-                self.client.resume_publish(path, ordering_key)
-            raise PublishFailed(f"publish to {path} failed: {type(exc).__name__}: {exc}") from exc
+                # a timed-out publish did not pause the key: resuming it raises
+                with contextlib.suppress(RuntimeError, ValueError):
+                    self.client.resume_publish(path, ordering_key)
+            detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            if isinstance(exc, FutureTimeout):
+                detail = f"no answer within {self.timeout:g} s: {_unreachable_hint()}"
+            raise PublishFailed(f"publish to {path} failed: {detail}") from exc
+
+
+def _unreachable_hint() -> str:
+    emulator = Settings.from_env().pubsub_emulator
+    if emulator:
+        return f"is the emulator running at PUBSUB_EMULATOR_HOST={emulator}?"
+    return "check the network and the topic; for the emulator set PUBSUB_EMULATOR_HOST=HOST:PORT"
 
 
 def open_pubsub_publisher(rest: str) -> PubSubPublisher:
-    """``pubsub://PROJECT[?timeout=SECONDS]``."""
-    parts = urlsplit(f"pubsub://{rest}")
+    """``pubsub://PROJECT[?timeout=SECONDS]`` (a publish waits at most that long, default 30)."""
+    url = f"pubsub://{rest}"
+    parts = urlsplit(url)
     options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    return PubSubPublisher(parts.netloc, timeout=float(options.get("timeout", 30.0)))
+    unknown = set(options) - {"timeout"}
+    if unknown:
+        raise InvalidURL(f"publisher URL {url!r}: unknown option {sorted(unknown)[0]!r}")
+    if not parts.netloc or parts.path.strip("/"):
+        raise InvalidURL(f"publisher URL {url!r}: use pubsub://PROJECT")
+    try:
+        timeout = float(options.get("timeout", 30.0))
+    except ValueError:
+        raise InvalidURL(f"publisher URL {url!r}: timeout must be a number of seconds") from None
+    if not timeout > 0:
+        raise InvalidURL(f"publisher URL {url!r}: timeout must be more than 0 seconds")
+    try:
+        return PubSubPublisher(parts.netloc, timeout=timeout)
+    except google_auth_errors.DefaultCredentialsError:
+        raise CredentialsMissing.for_service("Pub/Sub", url, "PUBSUB_EMULATOR_HOST") from None

@@ -5,17 +5,45 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from datetime import datetime
 from typing import Any, TypeVar
 
 from ..core.actor import Actor
+from ..core.clock import format_utc, parse_utc
 from ..core.events import Event
 from ..core.snapshot import Snapshot
-from ..core.store import Applied, Quarantined, RetryPolicy, Store
+from ..core.store import Applied, Quarantined, Resolution, RetryPolicy, Store
 from ..errors import ContentionError
 
-__all__ = ["Applied", "OptimisticStore", "Quarantined", "RetryPolicy", "Store"]
+__all__ = [
+    "Applied",
+    "OptimisticStore",
+    "Quarantined",
+    "Resolution",
+    "RetryPolicy",
+    "Store",
+    "resolution_document",
+    "resolution_from_document",
+]
 
 D = TypeVar("D")
+
+
+def resolution_document(resolution: Resolution) -> dict[str, Any]:
+    """A resolution as JSON (times as ISO-8601 text), the form SQLite keeps."""
+    return {
+        name: format_utc(value) if isinstance(value, datetime) else value
+        for name, value in resolution.fields().items()
+    }
+
+
+def resolution_from_document(document: dict[str, Any]) -> Resolution:
+    """The resolution kept as ``document`` (times as text or as datetimes)."""
+    values = dict(document)
+    for name in ("at", "quarantined_at"):
+        value = values[name]
+        values[name] = parse_utc(value) if isinstance(value, str) else parse_utc(value.isoformat())
+    return Resolution(**values)
 
 
 class OptimisticStore(ABC):

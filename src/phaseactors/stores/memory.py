@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
+import attrs
+
 from ..core.actor import Actor
 from ..core.snapshot import Snapshot
-from .base import OptimisticStore, Quarantined, RetryPolicy
+from .base import OptimisticStore, Quarantined, Resolution, RetryPolicy
 
 __all__ = ["MemoryStore"]
 
@@ -33,6 +35,8 @@ class MemoryStore(OptimisticStore):
         self._lock = threading.Lock()
         self._snapshots: dict[tuple[str, str], Snapshot[Any]] = {}
         self._quarantine: list[Quarantined] = []
+        self._quarantine_ids = 0
+        self._resolutions: list[Resolution] = []
         self._forced_conflicts = 0
         self.conflict_hook = conflict_hook
         self.commits = 0
@@ -102,13 +106,34 @@ class MemoryStore(OptimisticStore):
             count += 1
             yield snapshot
 
-    def quarantine(self, record: Quarantined) -> None:
+    def quarantine(self, record: Quarantined) -> str:
         with self._lock:
-            self._quarantine.append(record)
+            self._quarantine_ids += 1
+            record_id = str(self._quarantine_ids)
+            self._quarantine.append(attrs.evolve(record, id=record_id))
+        return record_id
 
     def quarantined(self, actor: str | None = None, limit: int = 100) -> list[Quarantined]:
         with self._lock:
             items = [q for q in reversed(self._quarantine) if actor is None or q.actor == actor]
+        return items[:limit]
+
+    def quarantined_record(self, record_id: str) -> Quarantined | None:
+        with self._lock:
+            return next((q for q in self._quarantine if q.id == record_id), None)
+
+    def resolve_quarantined(self, resolution: Resolution) -> bool:
+        with self._lock:
+            kept = [q for q in self._quarantine if q.id != resolution.id]
+            if len(kept) == len(self._quarantine):
+                return False
+            self._quarantine = kept
+            self._resolutions.append(resolution)
+            return True
+
+    def resolutions(self, actor: str | None = None, limit: int = 100) -> list[Resolution]:
+        with self._lock:
+            items = [r for r in reversed(self._resolutions) if actor is None or r.actor == actor]
         return items[:limit]
 
     def close(self) -> None:

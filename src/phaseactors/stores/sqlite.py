@@ -28,9 +28,23 @@ from ..core.actor import Actor
 from ..core.clock import format_utc, parse_utc
 from ..core.events import Event
 from ..core.snapshot import Snapshot
-from ..errors import ContentionError, StoreRejected, StoreUnavailable
+from ..errors import (
+    ConfigurationError,
+    ContentionError,
+    StoreNotFound,
+    StoreRejected,
+    StoreUnavailable,
+)
 from ..limits import MAX_DOCUMENT_BYTES
-from .base import Applied, OptimisticStore, Quarantined, RetryPolicy
+from .base import (
+    Applied,
+    OptimisticStore,
+    Quarantined,
+    Resolution,
+    RetryPolicy,
+    resolution_document,
+    resolution_from_document,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -61,6 +75,13 @@ CREATE TABLE IF NOT EXISTS quarantine (
     message_id TEXT,
     raw TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS quarantine_resolved (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    gate TEXT,
+    at TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
 """
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _DECODED_LIMIT = 4096
@@ -68,6 +89,8 @@ _KEY_LOCKS = 64
 _INDEXED = ("state", "pending_outbox", "due_at")  # the columns the indexes cover
 _BUSY_SLEEP = 0.0004  # seconds, at most, between tries for a lock another connection holds
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)  # primary result codes
+_NOT_A_DATABASE = 26  # SQLITE_NOTADB: the file is something else
+_QUARANTINE_COLUMNS = "id, at, gate, reason, source, message_id, raw"
 
 
 class SqliteStore(OptimisticStore):
@@ -80,11 +103,19 @@ class SqliteStore(OptimisticStore):
         retry: RetryPolicy | None = None,
         busy_timeout: float = 30.0,
         synchronous: str = "NORMAL",
+        create: bool = True,
     ) -> None:
         super().__init__(retry)
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {_SYNCHRONOUS}, got {synchronous!r}")
         self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreNotFound(f"{self.path} is a directory, not a store file")
+        if not create and not self.path.exists():
+            raise StoreNotFound(
+                f"no store at {self.path}: nothing was ever delivered there"
+                " (check the path: --store or $PHASEACTORS_STORE)"
+            )
         self.busy_timeout = busy_timeout
         self.synchronous = synchronous.upper()
         self._local = threading.local()
@@ -259,9 +290,9 @@ class SqliteStore(OptimisticStore):
             self._remember(actor.name, key, snapshot)
             yield snapshot
 
-    def quarantine(self, record: Quarantined) -> None:
+    def quarantine(self, record: Quarantined) -> str:
         with self._errors("quarantine"):
-            self._execute(
+            cursor = self._execute(
                 "INSERT INTO quarantine (at, gate, reason, source, message_id, raw)"
                 " VALUES (?,?,?,?,?,?)",
                 (
@@ -273,9 +304,10 @@ class SqliteStore(OptimisticStore):
                     record.raw,
                 ),
             )
+        return str(cursor.lastrowid)
 
     def quarantined(self, actor: str | None = None, limit: int = 100) -> list[Quarantined]:
-        sql = "SELECT at, gate, reason, source, message_id, raw FROM quarantine"
+        sql = f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine"
         args: list[Any] = []
         if actor is not None:
             sql += " WHERE gate=?"
@@ -284,18 +316,68 @@ class SqliteStore(OptimisticStore):
         args.append(limit)
         with self._errors("read quarantine"):
             rows = self._execute(sql, args).fetchall()
-        return [
-            Quarantined(
-                at=parse_utc(at), actor=g, reason=reason, source=source, message_id=mid, raw=raw
-            )
-            for at, g, reason, source, mid, raw in rows
-        ]
+        return [_quarantined(row) for row in rows]
+
+    def quarantined_record(self, record_id: str) -> Quarantined | None:
+        if not record_id.isdigit():
+            return None
+        with self._errors("read quarantine"):
+            row = self._execute(
+                f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE id=?", (int(record_id),)
+            ).fetchone()
+        return None if row is None else _quarantined(row)
+
+    def resolve_quarantined(self, resolution: Resolution) -> bool:
+        if not resolution.id.isdigit():
+            return False
+        document = json.dumps(resolution_document(resolution), separators=(",", ":"))
+        with self._errors("resolve quarantine"):
+            self._execute("BEGIN IMMEDIATE")
+            try:
+                gone = self._execute(
+                    "DELETE FROM quarantine WHERE id=?", (int(resolution.id),)
+                ).rowcount
+                if gone == 1:
+                    self._execute(
+                        "INSERT INTO quarantine_resolved (id, gate, at, doc) VALUES (?,?,?,?)",
+                        (resolution.id, resolution.actor, format_utc(resolution.at), document),
+                    )
+                self._execute("COMMIT")
+            except BaseException:
+                self._execute("ROLLBACK")
+                raise
+        return gone == 1
+
+    def resolutions(self, actor: str | None = None, limit: int = 100) -> list[Resolution]:
+        sql = "SELECT doc FROM quarantine_resolved"
+        args: list[Any] = []
+        if actor is not None:
+            sql += " WHERE gate=?"
+            args.append(actor)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit)
+        with self._errors("read quarantine resolutions"):
+            rows = self._execute(sql, args).fetchall()
+        return [resolution_from_document(json.loads(doc)) for (doc,) in rows]
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             conn.close()
         self._local = threading.local()
+
+
+def _quarantined(row: Sequence[Any]) -> Quarantined:
+    record_id, at, gate, reason, source, message_id, raw = row
+    return Quarantined(
+        id=str(record_id),
+        at=parse_utc(at),
+        actor=gate,
+        reason=reason,
+        source=source,
+        message_id=message_id,
+        raw=raw,
+    )
 
 
 def _locked(error: sqlite3.Error) -> bool:
@@ -316,6 +398,10 @@ class _SqliteErrors:
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if not isinstance(exc, sqlite3.Error):
             return
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _NOT_A_DATABASE:
+            raise ConfigurationError(
+                f"{self.store.path} is not a phaseactors store: not an SQLite database"
+            ) from exc
         if _locked(exc) and self.key:
             error: Exception = ContentionError(self.actor, self.key, 1)
         else:

@@ -28,7 +28,7 @@ from ..gate.completion import Completion
 from ..gate.events import CompletionReported
 from ..gate.spec import GateSpec
 from ..gate.spec_loader import spec_from_mapping
-from ..stores.base import Quarantined, RetryPolicy, Store
+from ..stores.base import Quarantined, Resolution, RetryPolicy, Store
 
 __all__ = ["InterferingActor", "StoreContract", "contract_spec"]
 
@@ -330,3 +330,68 @@ class StoreContract:
                 )
             )
         assert [q.reason for q in store.quarantined("g", limit=3)] == ["r4", "r3", "r2"]
+
+    def test_each_quarantined_message_has_an_id_that_finds_it(self, store: Store) -> None:
+        first = Quarantined(at=T0, reason="r1", raw='{"a": 1}', actor="g", message_id="m-1")
+        second = Quarantined(at=T0 + timedelta(minutes=1), reason="r2", raw="x", actor="g")
+        ids = [store.quarantine(first), store.quarantine(second)]
+        assert len(set(ids)) == 2
+        assert all(isinstance(i, str) and i for i in ids)
+        assert [q.id for q in store.quarantined("g")] == ids[::-1]
+        found = store.quarantined_record(ids[0])
+        assert found == first
+        assert found is not None
+        assert found.id == ids[0]
+
+    def test_an_unknown_quarantine_id_finds_nothing(self, store: Store) -> None:
+        store.quarantine(Quarantined(at=T0, reason="r", raw="x", actor="g"))
+        for unknown in ("999999", "nope", "../x", "a/b", " ", "-1", "1.0", "x" * 2000):
+            assert store.quarantined_record(unknown) is None, unknown
+
+    def _resolution(self, record: Quarantined, action: str, minute: int) -> Resolution:
+        return Resolution.of(
+            record, action=action, at=T0 + timedelta(minutes=minute), by="ana", reason="why"
+        )
+
+    def test_resolving_removes_the_message_and_keeps_its_audit_entry(self, store: Store) -> None:
+        raw = '{"processor_name": "p0"}'
+        record_id = store.quarantine(
+            Quarantined(at=T0, reason="InvalidMessage: x", raw=raw, actor="g", message_id="m")
+        )
+        other = store.quarantine(Quarantined(at=T0, reason="r", raw="y", actor="g"))
+        record = store.quarantined_record(record_id)
+        assert record is not None
+        resolution = self._resolution(record, "purged", 5)
+        assert store.resolve_quarantined(resolution)
+        assert store.quarantined_record(record_id) is None
+        assert [q.id for q in store.quarantined()] == [other]
+        [kept] = store.resolutions()
+        assert kept == resolution
+        assert (kept.id, kept.actor, kept.message_id, kept.quarantine_reason) == (
+            record_id,
+            "g",
+            "m",
+            "InvalidMessage: x",
+        )
+        assert kept.raw_bytes == len(raw)
+        assert len(kept.raw_sha256) == 64
+
+    def test_a_message_is_resolved_once(self, store: Store) -> None:
+        record_id = store.quarantine(Quarantined(at=T0, reason="r", raw="x", actor="g"))
+        record = store.quarantined_record(record_id)
+        assert record is not None
+        assert store.resolve_quarantined(self._resolution(record, "replayed", 1))
+        assert not store.resolve_quarantined(self._resolution(record, "purged", 2))
+        assert [r.action for r in store.resolutions()] == ["replayed"]
+
+    def test_resolutions_are_newest_first_filtered_and_limited(self, store: Store) -> None:
+        for minute, gate in enumerate(["g", "h", "g", "g"]):
+            record_id = store.quarantine(
+                Quarantined(at=T0, reason=f"r{minute}", raw="x", actor=gate)
+            )
+            record = store.quarantined_record(record_id)
+            assert record is not None
+            store.resolve_quarantined(self._resolution(record, "purged", minute))
+        assert [r.quarantine_reason for r in store.resolutions("g", limit=2)] == ["r3", "r2"]
+        assert [r.quarantine_reason for r in store.resolutions("h")] == ["r1"]
+        assert len(store.resolutions()) == 4

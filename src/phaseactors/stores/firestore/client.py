@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
+import grpc
 from attrs import frozen
 from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1 import _helpers as firestore_helpers
 from google.protobuf import message as protobuf_message
 
+from ...config import Settings
 from ...errors import StorePermissionDenied, StoreRejected, StoreUnavailable
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "get_all",
     "get_document",
     "translated",
+    "wait_until_reachable",
 ]
 
 _CONFLICTS = (
@@ -136,3 +139,21 @@ def get_all(client: Any, refs: list[Any], stats: FirestoreStats) -> list[Read]:
     return [
         Read(ref.id, by_path[ref.path].to_dict(), by_path[ref.path].update_time) for ref in refs
     ]
+
+
+def wait_until_reachable(client: Any, seconds: float, where: str) -> None:
+    """Wait at most ``seconds`` for the client's channel to connect, else raise
+    :class:`StoreUnavailable` with a hint: the client itself retries an unreachable service
+    for a minute before it gives up, which is right for a function and wrong for a person."""
+    channel = client._firestore_api._transport.grpc_channel
+    try:
+        grpc.channel_ready_future(channel).result(timeout=seconds)
+    except grpc.FutureTimeoutError:
+        emulator = Settings.from_env().firestore_emulator
+        hint = (
+            f"is the emulator running at FIRESTORE_EMULATOR_HOST={emulator}?"
+            if emulator
+            else "check the network; for the emulator set FIRESTORE_EMULATOR_HOST=HOST:PORT"
+        )
+        message = f"{where}: Firestore did not answer within {seconds:g} s: {hint}"
+        raise StoreUnavailable(message) from None

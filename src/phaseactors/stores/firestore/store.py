@@ -22,12 +22,14 @@ Errors become phaseactors errors (:mod:`.client`): a spent retry budget is
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+from google.auth import exceptions as google_auth_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -35,9 +37,18 @@ from ...core.actor import Actor
 from ...core.clock import parse_utc
 from ...core.events import Event, Tick
 from ...core.snapshot import Snapshot
-from ...core.store import Applied, Quarantined, RetryPolicy
-from ...errors import ContentionError, StoreRejected
-from .client import Conflict, FirestoreStats, Read, final, get_document, translated
+from ...core.store import Applied, Quarantined, Resolution, RetryPolicy
+from ...errors import ContentionError, CredentialsMissing, InvalidURL, StoreRejected
+from ..base import resolution_from_document
+from .client import (
+    Conflict,
+    FirestoreStats,
+    Read,
+    final,
+    get_document,
+    translated,
+    wait_until_reachable,
+)
 from .combining import Combining, step_all
 
 __all__ = ["FirestoreStore", "open_firestore_store"]
@@ -45,6 +56,7 @@ __all__ = ["FirestoreStore", "open_firestore_store"]
 D = TypeVar("D")
 
 _QUARANTINE_RAW_BYTES = 512 * 1024
+_DOCUMENT_ID = re.compile(r"[A-Za-z0-9_\-]{1,128}")  # as the client's auto ids are made
 _DESIGNS = ("combining", "optimistic")
 
 
@@ -301,9 +313,10 @@ class FirestoreStore:
 
     # -- quarantine ------------------------------------------------------------------------
 
-    def quarantine(self, record: Quarantined) -> None:
+    def quarantine(self, record: Quarantined) -> str:
+        ref = self.client.collection(f"{self.prefix}quarantine").document()
         with final("quarantine"):
-            self.client.collection(f"{self.prefix}quarantine").document().set(
+            ref.set(
                 {
                     "at": record.at,
                     "reason": record.reason,
@@ -314,6 +327,7 @@ class FirestoreStore:
                 }
             )
         self.stats.add(writes=1)
+        return str(ref.id)
 
     def quarantined(self, actor: str | None = None, limit: int = 100) -> list[Quarantined]:
         query: Any = self.client.collection(f"{self.prefix}quarantine")
@@ -321,21 +335,57 @@ class FirestoreStore:
             query = query.where(filter=FieldFilter("gate", "==", actor))
         query = query.order_by("at", direction=firestore.Query.DESCENDING).limit(limit)
         with final("quarantine read"):
-            documents: list[dict[str, Any]] = [d.to_dict() or {} for d in query.stream()]
-        return [
-            Quarantined(
-                at=parse_utc(d["at"].isoformat()),
-                reason=d["reason"],
-                raw=d["raw"],
-                source=d["source"],
-                actor=d.get("gate"),
-                message_id=d.get("message_id"),
-            )
-            for d in documents
-        ]
+            documents = list(query.stream())
+        return [_quarantined(d.id, d.to_dict() or {}) for d in documents]
+
+    def quarantined_record(self, record_id: str) -> Quarantined | None:
+        if not _DOCUMENT_ID.fullmatch(record_id):
+            return None
+        read = self._get(self.client.collection(f"{self.prefix}quarantine").document(record_id))
+        return None if read.fields is None else _quarantined(record_id, read.fields)
+
+    def resolve_quarantined(self, resolution: Resolution) -> bool:
+        if not _DOCUMENT_ID.fullmatch(resolution.id):
+            return False
+        record = self.client.collection(f"{self.prefix}quarantine").document(resolution.id)
+        audit = self.client.collection(f"{self.prefix}quarantine_resolved").document(resolution.id)
+        batch = self.client.batch()
+        fields = resolution.fields()
+        fields["gate"] = fields.pop("actor")  # as in the quarantine collection and its index
+        batch.delete(record, option=self.client.write_option(exists=True))
+        batch.set(audit, fields)
+        try:
+            committed = self._commit(batch, 2)
+        except StoreRejected:  # a delete whose document is gone, as the emulator reports it
+            return False
+        return committed
+
+    def resolutions(self, actor: str | None = None, limit: int = 100) -> list[Resolution]:
+        query: Any = self.client.collection(f"{self.prefix}quarantine_resolved")
+        if actor is not None:  # with the (gate, at) index of stores/firestore.indexes.json
+            query = query.where(filter=FieldFilter("gate", "==", actor))
+        query = query.order_by("at", direction=firestore.Query.DESCENDING).limit(limit)
+        with final("quarantine resolutions read"):
+            documents = [d.to_dict() or {} for d in query.stream()]
+        self.stats.add(reads=max(1, len(documents)))
+        for document in documents:
+            document["actor"] = document.pop("gate", None)
+        return [resolution_from_document(document) for document in documents]
 
     def close(self) -> None:
         self.client.close()  # type: ignore[no-untyped-call]
+
+
+def _quarantined(record_id: str, document: Mapping[str, Any]) -> Quarantined:
+    return Quarantined(
+        id=record_id,
+        at=parse_utc(document["at"].isoformat()),
+        reason=document["reason"],
+        raw=document["raw"],
+        source=document["source"],
+        actor=document.get("gate"),
+        message_id=document.get("message_id"),
+    )
 
 
 class _Waiter:
@@ -367,12 +417,33 @@ class _KeyQueue:
 def open_firestore_store(
     project: str, database: str | None, options: Mapping[str, str]
 ) -> FirestoreStore:
-    """Build the store for ``firestore://PROJECT[/DATABASE]?prefix=...&design=...``."""
+    """Build the store for ``firestore://PROJECT[/DATABASE]?prefix=...&design=...``; with
+    ``connect_timeout=SECONDS`` it first waits that long at most for Firestore to answer."""
+    url = f"firestore://{project}" + (f"/{database}" if database else "")
     if not project:
-        raise ValueError("firestore:// URL needs a project: firestore://PROJECT[/DATABASE]")
-    client = firestore.Client(project=project, database=database or "(default)")
-    return FirestoreStore(
-        client,
-        prefix=options.get("prefix", "phaseactors."),
-        design=options.get("design", "combining"),
-    )
+        raise InvalidURL("firestore:// URL needs a project: firestore://PROJECT[/DATABASE]")
+    if database and "/" in database:
+        raise InvalidURL(f"store URL {url!r}: use firestore://PROJECT[/DATABASE]")
+    design = options.get("design", "combining")
+    if design not in _DESIGNS:
+        raise InvalidURL(f"store URL {url!r}: design must be one of {', '.join(_DESIGNS)}")
+    connect_timeout = _seconds(url, options.get("connect_timeout"))
+    try:
+        client = firestore.Client(project=project, database=database or "(default)")
+    except google_auth_errors.DefaultCredentialsError:
+        raise CredentialsMissing.for_service("Firestore", url, "FIRESTORE_EMULATOR_HOST") from None
+    if connect_timeout is not None:
+        wait_until_reachable(client, connect_timeout, url)
+    return FirestoreStore(client, prefix=options.get("prefix", "phaseactors."), design=design)
+
+
+def _seconds(url: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise InvalidURL(f"store URL {url!r}: connect_timeout must be a number of seconds > 0")
+    return value
