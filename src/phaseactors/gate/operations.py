@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from ..alerts.log import log_published_alert
 from ..core.clock import Clock, utcnow
 from ..core.publisher import Publisher
 from ..core.runtime import DEFAULT_LEASE, Delivery, Runtime
+from ..core.snapshot import OutboxEntry
 from ..core.store import Store
 from .actor import GateActor
 from .completion import Completion
@@ -37,6 +39,13 @@ class GateRuntime(Runtime[GateData]):
     @property
     def spec(self) -> GateSpec:
         return self.actor.spec
+
+    def _publish(self, key: str, entry: OutboxEntry, owner: str) -> str | None:
+        """The kernel's publish, and the ERROR line of an alert once it is published."""
+        message_id = super()._publish(key, entry, owner)
+        if message_id is not None:
+            log_published_alert(entry, message_id)
+        return message_id
 
     def deliver(self, completion: Completion) -> Delivery[GateData]:
         """Apply one completion (duplicates and late ones included) and publish what is due."""
