@@ -16,6 +16,7 @@ from fake_cloud import NUMBER, FakeCloud
 from phaseactors import load_spec
 from phaseactors.cli import deploy as deploy_cli
 from phaseactors.gate.spec import GateSpec
+from phaseactors.gate.spec_loader import gate_files
 from phaseactors.gcp.deploy import (
     MAX_DELIVERY_ATTEMPTS,
     SERVICES,
@@ -36,7 +37,7 @@ from phaseactors.gcp.deploy import (
 from support import REPO
 
 PROJECT = "my-project"
-GATES = sorted(p.stem for p in (REPO / "machines").glob("*.toml"))
+GATES = [p.stem for p in gate_files(REPO / "machines")]
 AGENT = f"serviceAccount:service-{NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
 

@@ -5,7 +5,6 @@ topics announces nothing."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from phaseactors.errors import InvalidMessage
 from phaseactors.gate.lifecycle import announcement_from_message
 from phaseactors.gate.spec import GateSpec
 from phaseactors.stores import MemoryStore
-from support import KEY, SMALL_GATE, ManualClock, done
+from support import KEY, SMALL_GATE, CapturedLog, ManualClock, done
 
 ANNOUNCING = {
     **SMALL_GATE,
@@ -226,15 +225,13 @@ def test_a_rearmed_key_announces_again_under_its_new_generation(
     assert snapshot.data.announced == ("started",)
 
 
-def test_a_published_alert_is_logged_at_error_once(
-    gate: GateSpec, clock: ManualClock, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_published_alert_is_logged_at_error_once(gate: GateSpec, clock: ManualClock) -> None:
     runtime, _ = make_runtime(gate, clock)
-    with caplog.at_level(logging.INFO, logger="phaseactors.alerts"):
+    with CapturedLog("phaseactors.alerts") as log:
         runtime.deliver(failed("alpha"))
         runtime.deliver(failed("alpha", "run-2"))
         runtime.sweep()
-    records = [r for r in caplog.records if r.name == "phaseactors.alerts"]
+    records = log.records
     assert [(r.levelname, r.alert["id"]) for r in records] == [  # type: ignore[attr-defined]
         ("ERROR", f"small/{KEY}/1/alert/failed")
     ]

@@ -5,10 +5,7 @@ new generation; snapshots and events as JSON."""
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
-
-import pytest
 
 from phaseactors import Outcome, RecordingPublisher
 from phaseactors.alerts import alert_from_message
@@ -21,7 +18,7 @@ from pipeline_support import (
     pipeline_runtime,
     small_pipeline,
 )
-from support import KEY, T0, ManualClock
+from support import KEY, T0, CapturedLog, ManualClock
 
 MINUTE = timedelta(minutes=1)
 
@@ -214,16 +211,14 @@ def test_the_first_gates_rearm_starts_a_new_generation_of_the_run(clock: ManualC
     assert [h.event for h in runtime.load(KEY).history].count("restart") == 1  # type: ignore[union-attr]
 
 
-def test_alerts_are_logged_at_error_and_notices_at_info(
-    clock: ManualClock, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_alerts_are_logged_at_error_and_notices_at_info(clock: ManualClock) -> None:
     runtime, _ = pipeline_runtime(clock)
-    with caplog.at_level(logging.INFO, logger="phaseactors.alerts"):
+    with CapturedLog("phaseactors.alerts") as log:
         runtime.announce(announcement("g1", "triggered", T0))
         clock.advance(2 * HANDOFF.total_seconds())
         runtime.tick(KEY)
         runtime.announce(announcement("g2", "started", clock.now))
-    assert [(r.levelname, r.alert["reason"]) for r in caplog.records] == [  # type: ignore[attr-defined]
+    assert [(r.levelname, r.alert["reason"]) for r in log.records] == [  # type: ignore[attr-defined]
         ("ERROR", "stalled"),
         ("INFO", "recovered"),
     ]

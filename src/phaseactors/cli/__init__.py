@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from ..core.untrusted import printable
 from ..errors import PhaseactorsError
-from . import deliver, demo, deploy, diagram, listing, operate, serve, status, sweep
+from . import deliver, demo, deploy, diagram, listing, operate, pipeline, serve, status, sweep
 from .common import exit_code_for
 
 __all__ = ["build_parser", "main"]
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for verb in (demo, status, listing, deliver, sweep, operate, serve, diagram, deploy):
+    for verb in (demo, status, listing, deliver, sweep, operate, serve, diagram, deploy, pipeline):
         verb.register(subparsers)
     return parser
 

@@ -18,6 +18,7 @@ from ..gate.spec_loader import load_spec
 from ..limits import MAX_REASON_LENGTH
 from ..publishers import open_publisher
 from ..stores import open_store
+from .wiring import publisher_url, with_pipelines
 
 __all__ = [
     "EXIT_OK",
@@ -64,12 +65,9 @@ def open_runtime(
     if not args.gate:
         raise PermanentError("no gate given: use --gate NAME|PATH or set PHASEACTORS_GATE")
     spec = load_spec(args.gate)
-    runtime = GateRuntime(
-        GateActor(spec),
-        open_store(args.store),
-        open_publisher(args.publisher, default=publisher_default),
-    )
-    return spec, runtime
+    store, url = open_store(args.store), publisher_url(args.publisher, publisher_default)
+    publisher = with_pipelines(spec, store, open_publisher(url), url)
+    return spec, GateRuntime(GateActor(spec), store, publisher)
 
 
 def operator_name() -> str:

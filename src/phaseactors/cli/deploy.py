@@ -16,7 +16,7 @@ from attrs import evolve
 
 from ..errors import ConfigurationError
 from ..gate.spec import GateSpec
-from ..gate.spec_loader import load_spec
+from ..gate.spec_loader import gate_files, load_spec
 from ..gcp.deploy import (
     HANDLE_SIZING,
     PrerequisiteMissing,
@@ -89,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _gates(args: argparse.Namespace) -> list[GateSpec]:
     if not args.gate:
-        paths = sorted(args.machines.glob("*.toml"))
+        paths = gate_files(args.machines)
         if not paths:
             raise ConfigurationError(f"no gate files in {args.machines}")
         return [load_spec(path) for path in paths]

@@ -59,6 +59,6 @@ def run(args: argparse.Namespace) -> int:
             f"{spec.name}/{delivery.key}: {snapshot.state} (generation {snapshot.generation})"
             f" by {by}: {args.reason}"
         )
-        for message_id in delivery.published:
-            print(f"published trigger {trigger.trigger_id if trigger else ''} as {message_id}")
+        if trigger is not None and trigger.message_id in delivery.published:
+            print(f"published trigger {trigger.trigger_id} as {trigger.message_id}")
     return 0

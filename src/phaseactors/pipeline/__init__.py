@@ -18,6 +18,7 @@ from .operations import PipelineRuntime
 from .route import PipelineRoute, route_lifecycle
 from .spec import OverallDeadline, Phase, PipelineSpec
 from .spec_loader import (
+    choose_pipeline,
     find_pipeline,
     load_pipeline,
     load_pipeline_gates,
@@ -41,6 +42,7 @@ __all__ = [
     "PipelineSpec",
     "PipelineStatus",
     "accept_announcement",
+    "choose_pipeline",
     "find_pipeline",
     "load_pipeline",
     "load_pipeline_gates",

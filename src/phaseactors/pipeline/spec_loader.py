@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ..config import Settings
 from ..errors import SpecError, UnknownGate, UnknownPipeline
 from ..gate.definitions import (
     definition_files,
@@ -27,6 +28,7 @@ from ..limits import MAX_DURATION_DAYS
 from .spec import OverallDeadline, Phase, PipelineSpec
 
 __all__ = [
+    "choose_pipeline",
     "find_pipeline",
     "load_pipeline",
     "load_pipeline_gates",
@@ -52,6 +54,21 @@ def load_pipeline(name_or_path: str | os.PathLike[str]) -> PipelineSpec:
     """Load and validate a pipeline definition by name or path."""
     path = find_pipeline(name_or_path)
     return pipeline_from_mapping(read_definition(path), source=str(path))
+
+
+def choose_pipeline(name_or_path: str | os.PathLike[str] | None = None) -> PipelineSpec:
+    """The pipeline named (or at a path), else ``$PHASEACTORS_PIPELINE``, else the only
+    pipeline file on the search path."""
+    chosen = name_or_path or Settings.from_env().pipeline
+    if chosen:
+        return load_pipeline(chosen)
+    files = pipeline_files()
+    if len(files) != 1:
+        found = ", ".join(str(p) for p in files) or "none"
+        raise UnknownPipeline(
+            f"name the pipeline (--pipeline NAME or PHASEACTORS_PIPELINE): pipeline files: {found}"
+        )
+    return load_pipeline(files[0])
 
 
 def load_pipeline_gates(spec: PipelineSpec) -> dict[str, GateSpec]:

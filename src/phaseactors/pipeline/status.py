@@ -51,7 +51,7 @@ class PhaseView:
     gate_state: str | None
     """The gate key's own state (None: not looked up, or no such key)."""
     missing: tuple[str, ...]
-    """Required processors the gate still waits for (the phase in progress only)."""
+    """Required processors the gate still waits for (phases not triggered yet)."""
 
     def to_json(self) -> dict[str, Any]:
         r = self.record
@@ -150,21 +150,18 @@ def pipeline_status(
     at: datetime | None = None,
 ) -> PipelineStatus:
     """The status of ``snapshot``; ``gates`` (the gates' keys, when looked up) adds each gate's
-    state and the missing processors of the phase in progress; ``at`` (default: the snapshot's
-    last change) is when handoffs count as overdue."""
+    state and what the phases not triggered yet miss; ``at`` (default: the snapshot's last
+    change) is when handoffs count as overdue."""
     data = snapshot.data
     now = at or snapshot.updated_at
     edges = {edge.target: edge for edge in conditions.handoffs(spec, data)}
-    in_progress = next(
-        (g for g in spec.gates if (r := data.phases.get(g)) is None or r.triggered_at is None),
-        None,
-    )
     phases = []
     for phase in spec.phases:
         record = data.phases.get(phase.gate)
         gate = (gates or {}).get(phase.gate)
         current = gate is not None and (record is None or gate.generation >= record.generation)
-        missing = gate.missing if gate is not None and current and phase.gate == in_progress else ()
+        underway = record is None or record.triggered_at is None
+        missing = gate.missing if gate is not None and current and underway else ()
         edge = edges.get(phase.gate)
         phases.append(
             PhaseView(
