@@ -14,6 +14,7 @@ __all__ = ["CloudLoggingFormatter", "configure_cloud_logging", "trace_from"]
 #: ``extra=`` fields copied into the entry when present on a record.
 FIELDS = (
     "gate",
+    "pipeline",
     "key",
     "outcome",
     "state",
@@ -23,6 +24,7 @@ FIELDS = (
     "processor",
     "reason",
     "published",
+    "alert",
 )
 TRACE = "logging.googleapis.com/trace"
 
