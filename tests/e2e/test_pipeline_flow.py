@@ -240,10 +240,8 @@ def test_gates_and_the_pipeline_run_as_functions_on_pubsub(cloud: Cloud, tmp_pat
     gate_source = REPO / "src" / "phaseactors" / "gcp" / "functions.py"
     pipeline_source = REPO / "src" / "phaseactors" / "gcp" / "pipeline_functions.py"
     specs = {g: load_spec(directory / f"{g}.toml") for g in GATES}
-    triggers = {
-        g: cloud.subscription(paths[load_spec(REPO / "machines" / f"{g}.toml").output_topic])
-        for g in GATES
-    }
+    shipped = {g: load_spec(REPO / "machines" / f"{g}.toml") for g in GATES}
+    triggers = {g: cloud.subscription(paths[shipped[g].output_topic]) for g in GATES}
     alerts = cloud.subscription(paths["nba-pipeline-alerts"])
     ports = {
         g: cloud.function(gate_source, "handle", {**env, "PHASEACTORS_GATE": g}, f"{g}.log")
