@@ -1,7 +1,7 @@
-"""Interleavings of any actor: Hypothesis picks which in-flight delivery takes its next step
-(read, commit, publish, confirm) and which fault happens there, with sweeps and jumps of the
-clock in between; the subject's invariants are checked after every step and once more after a
-final fault-free sweep.
+"""Interleavings of any actor: deliveries arrive one by one, and Hypothesis picks when the
+next arrives, which in-flight delivery takes its next step (read, commit, publish, confirm)
+and which fault happens there, with sweeps and jumps of the clock in between; the subject's
+invariants are checked after every step and once more after a final fault-free sweep.
 
 A subject is what :func:`explore` is given to build for each example: a runtime over the
 scheduler's :class:`~phaseactors.testing.interleave.InstrumentedMemoryStore` and
@@ -36,7 +36,7 @@ from ..core.runtime import Runtime
 from ..errors import ContentionError, PublishFailed, TransitionRefused
 from .interleave import Scheduler, WorkerCrash
 
-__all__ = ["FAULTS_OF_SCHEDULES", "ManualClock", "Subject", "explore"]
+__all__ = ["FAULTS_OF_SCHEDULES", "Arrival", "ManualClock", "Subject", "explore"]
 
 #: Faults a schedule may contain; a subject's ``final`` check is told which ones happened.
 FAULTS_OF_SCHEDULES = ("conflict", "fail", "crash", "crash-after", "lease-expires")
@@ -56,13 +56,22 @@ class ManualClock:
         self.now += timedelta(seconds=seconds)
 
 
+@frozen
+class Arrival:
+    """A piece of work that arrives ``after`` seconds (of the clock) after the one before."""
+
+    name: str
+    work: Callable[[], Any]
+    after: float = 0.0
+
+
 @frozen(kw_only=True)
 class Subject:
     """What one example explores."""
 
     runtime: Runtime[Any]
-    deliveries: Sequence[tuple[str, Callable[[], Any]]]
-    """Named pieces of work to interleave, each run by its own worker."""
+    deliveries: Sequence[Arrival]
+    """The work to interleave, each run by its own worker, arriving in order."""
     check: Callable[[], None]
     """Invariants that hold after every step (raise AssertionError otherwise)."""
     final: Callable[[frozenset[str]], None]
@@ -88,10 +97,19 @@ def explore(
     clock = ManualClock()
     subject = build(scheduler, clock, data)
     runtime = subject.runtime
-    for name, work in subject.deliveries:
-        scheduler.spawn(name, work)
+    waiting = list(subject.deliveries)  # they arrive one by one, the first at once
+
+    def arrive() -> None:
+        arrival = waiting.pop(0)
+        if arrival.after:
+            clock.advance(arrival.after)
+            scheduler.log.append(f"clock +{arrival.after:.0f}s")
+        scheduler.spawn(arrival.name, arrival.work)
+
+    if waiting:
+        arrive()
     jumps = [runtime.lease.total_seconds() + 1, *subject.jumps]
-    moves = ("step", "sweep", "jump")
+    moves = ("step", "arrive", "sweep", "jump")
     faults: set[str] = set()
     sweeps = 0
     schedule = data.draw(
@@ -103,10 +121,15 @@ def explore(
     )
     try:
         for pick, who, choice in schedule:
-            if not scheduler.paused():
+            if not scheduler.paused() and not waiting:
                 break
             move = moves[max(0, pick - len(moves) + 1)]  # mostly plain steps
-            if move == "step":
+            if move == "arrive" or (move == "step" and not scheduler.paused()):
+                if waiting:
+                    if waiting[0].after and _lease_held(runtime):
+                        faults.add("lease-expires")
+                    arrive()
+            elif move == "step":
                 worker = scheduler.paused()[who % len(scheduler.paused())]
                 action = worker.faults[choice % len(worker.faults)]
                 faults.add(action)
@@ -121,6 +144,10 @@ def explore(
                 clock.advance(seconds)
                 scheduler.log.append(f"clock +{seconds:.0f}s")
             subject.check()
+        while waiting:  # what has not arrived yet arrives now
+            if waiting[0].after and _lease_held(runtime):
+                faults.add("lease-expires")
+            arrive()
         turn = 0
         while paused := scheduler.paused():  # the rest runs without faults, round-robin
             scheduler.step(paused[turn % len(paused)])
