@@ -1,5 +1,6 @@
 """Every runnable code block of the docs runs: ``python`` and ``sh`` blocks, in order, in a
-scratch directory per page; ``toml`` gate examples must load. ``bash`` blocks are shown only."""
+scratch directory per page (a python block may continue the ones before it); ``toml`` gate
+and pipeline examples must load. ``bash`` blocks are shown only."""
 
 from __future__ import annotations
 
@@ -12,15 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from docs_blocks import blocks, runnable
 from phaseactors import spec_from_mapping
 from support import REPO
 
 PAGES = sorted([REPO / "README.md", *(REPO / "docs").rglob("*.md")])
-FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-
-
-def blocks(page: Path, *kinds: str) -> list[tuple[str, str]]:
-    return [(m[1], m[2]) for m in FENCE.finditer(page.read_text()) if m[1] in kinds]
 
 
 @pytest.mark.parametrize(
@@ -33,7 +30,7 @@ def test_code_blocks_run(page: Path, tmp_path: Path) -> None:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     env.pop("PHASEACTORS_STORE", None)
-    for number, (kind, code) in enumerate(blocks(page, "python", "sh"), start=1):
+    for number, (kind, code) in enumerate(runnable(page), start=1):
         command = [sys.executable, "-c", code] if kind == "python" else ["bash", "-ec", code]
         result = subprocess.run(
             command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
@@ -48,9 +45,13 @@ def test_code_blocks_run(page: Path, tmp_path: Path) -> None:
     "page", [p for p in PAGES if blocks(p, "toml")], ids=lambda p: str(p.relative_to(REPO))
 )
 def test_gate_examples_load(page: Path) -> None:
+    from phaseactors.pipeline import pipeline_from_mapping
+
     for _, code in blocks(page, "toml"):
         if code.startswith("name ="):
             spec_from_mapping(tomllib.loads(code), source=f"{page.name} example")
+        elif code.startswith('kind = "pipeline"'):
+            pipeline_from_mapping(tomllib.loads(code), source=f"{page.name} example")
 
 
 def test_every_limit_is_documented_with_its_value() -> None:
