@@ -21,6 +21,7 @@ from phaseactors.alerts import alert_from_message
 from phaseactors.errors import InvalidMessage
 from phaseactors.gate.lifecycle import announcement_from_message
 from phaseactors.gate.spec import GateSpec
+from phaseactors.gate.status import gate_status
 from phaseactors.stores import MemoryStore
 from support import KEY, SMALL_GATE, CapturedLog, ManualClock, done
 
@@ -169,11 +170,23 @@ def test_deadlines_alert_when_they_pass_without_a_trigger(
     assert alert.body["subject"] == "1h"
     clock.advance(2 * 3600)  # the 3h tier fails the key: one failed alert, no deadline one
     runtime.sweep()
+    clock.advance(3600)
+    assert runtime.sweep().visited == 0  # nothing due any more: a second sweep decides nothing
+    runtime.sweep([KEY])
     assert ids(publisher, "small-alerts") == [
         f"small/{KEY}/1/alert/deadline_passed/1h",
         f"small/{KEY}/1/alert/failed",
     ]
-    assert publisher.messages[-2].body["details"]["failure_kind"] == "deadline"
+    [failed] = [m for m in publisher.messages if m.entry_id.endswith("/alert/failed")]
+    assert failed.body["details"]["failure_kind"] == "deadline"
+    snapshot = runtime.load(KEY)
+    assert snapshot is not None
+    assert gate_status(gate, snapshot).to_json()["announced"] == [
+        "started",
+        "alert/deadline_passed/1h",
+        "failed",
+        "alert/failed",
+    ]
 
 
 def test_a_deadline_that_triggers_raises_no_alert(gate: GateSpec, clock: ManualClock) -> None:
