@@ -55,12 +55,6 @@ class PhaseRecord:
         """Failed, and not triggered since (a failed gate that recovers and triggers is fine)."""
         return self.failed_at is not None and self.triggered_at is None
 
-    @property
-    def first_seen_at(self) -> datetime:
-        seen = _earliest(self.started_at, self.triggered_at, self.failed_at)
-        assert seen is not None, "a phase record is made from an announcement"
-        return seen
-
     @classmethod
     def of(cls, announcement: Announcement) -> PhaseRecord:
         return cls(gate=announcement.gate, generation=announcement.generation).merged(announcement)
