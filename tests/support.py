@@ -74,3 +74,27 @@ def scaled(examples: int) -> int:
     import os
 
     return examples * (10 if os.environ.get("HYPOTHESIS_PROFILE") == "nightly" else 1)
+
+
+class CapturedLog:
+    """Records of one logger, whatever handlers and propagation other tests configured."""
+
+    def __init__(self, name: str) -> None:
+        import logging
+
+        self.logger = logging.getLogger(name)
+        self.records: list[logging.LogRecord] = []
+        self._handler = logging.Handler(level=logging.DEBUG)
+        self._handler.emit = self.records.append  # type: ignore[method-assign]
+        self._level = self.logger.level
+
+    def __enter__(self) -> CapturedLog:
+        import logging
+
+        self.logger.addHandler(self._handler)
+        self.logger.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self._handler)
+        self.logger.setLevel(self._level)

@@ -6,6 +6,8 @@ failed, and the next phase is still triggered exactly once per generation.
 
 The layers: :mod:`phaseactors.core` (the actor kernel: actors, events, snapshots, the outbox,
 the runtime), :mod:`phaseactors.gate` (the fan-in gate, the first machine),
+:mod:`phaseactors.pipeline` (the pipeline run over a pipeline's gates, the second),
+:mod:`phaseactors.alerts` (the alert message they share),
 :mod:`phaseactors.stores` and :mod:`phaseactors.publishers` (the adapters),
 :mod:`phaseactors.gcp` (the Google edge), :mod:`phaseactors.cli` and
 :mod:`phaseactors.testing`. Importing this package loads no Google library, and importing a
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .alerts import Alert
     from .core.actor import Actor, Outcome, Stepped
     from .core.events import Event, OperatorEvent, OutboxPublished, OutboxReleased, Tick
     from .core.machine_actor import ActorModel, MachineActor
@@ -42,13 +45,16 @@ if TYPE_CHECKING:
         TransientError,
         TransitionRefused,
         UnknownGate,
+        UnknownPipeline,
     )
     from .gate import GateActor, GateMachine, GateSpec, load_spec, spec_from_mapping
     from .gate.completion import Completion, Status
     from .gate.events import CompletionReported, FailKey, ForceTrigger, Rearm
+    from .gate.lifecycle import Announcement
     from .gate.operations import GateRuntime
     from .gate.quarantine_log import QuarantineLog
     from .gate.trigger import trigger_id
+    from .pipeline import PipelineActor, PipelineRuntime, PipelineSpec, load_pipeline
     from .publishers import (
         JsonlPublisher,
         LogPublisher,
@@ -61,6 +67,8 @@ if TYPE_CHECKING:
 _WHERE = {
     "Actor": "phaseactors.core.actor",
     "ActorModel": "phaseactors.core.machine_actor",
+    "Alert": "phaseactors.alerts",
+    "Announcement": "phaseactors.gate.lifecycle",
     "Completion": "phaseactors.gate.completion",
     "CompletionReported": "phaseactors.gate.events",
     "ConfigurationError": "phaseactors.errors",
@@ -87,6 +95,9 @@ _WHERE = {
     "Outcome": "phaseactors.core.actor",
     "PermanentError": "phaseactors.errors",
     "PhaseactorsError": "phaseactors.errors",
+    "PipelineActor": "phaseactors.pipeline",
+    "PipelineRuntime": "phaseactors.pipeline",
+    "PipelineSpec": "phaseactors.pipeline",
     "PoisonMessage": "phaseactors.errors",
     "PublishFailed": "phaseactors.errors",
     "Publisher": "phaseactors.publishers",
@@ -110,6 +121,8 @@ _WHERE = {
     "TransientError": "phaseactors.errors",
     "TransitionRefused": "phaseactors.errors",
     "UnknownGate": "phaseactors.errors",
+    "UnknownPipeline": "phaseactors.errors",
+    "load_pipeline": "phaseactors.pipeline",
     "load_spec": "phaseactors.gate",
     "open_publisher": "phaseactors.publishers",
     "open_store": "phaseactors.stores",
@@ -120,6 +133,8 @@ _WHERE = {
 __all__ = [
     "Actor",
     "ActorModel",
+    "Alert",
+    "Announcement",
     "Completion",
     "CompletionReported",
     "ConfigurationError",
@@ -146,6 +161,9 @@ __all__ = [
     "Outcome",
     "PermanentError",
     "PhaseactorsError",
+    "PipelineActor",
+    "PipelineRuntime",
+    "PipelineSpec",
     "PoisonMessage",
     "PublishFailed",
     "Publisher",
@@ -169,6 +187,8 @@ __all__ = [
     "TransientError",
     "TransitionRefused",
     "UnknownGate",
+    "UnknownPipeline",
+    "load_pipeline",
     "load_spec",
     "open_publisher",
     "open_store",

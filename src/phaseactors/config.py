@@ -16,6 +16,10 @@ __all__ = ["VARIABLES", "Settings"]
 #: Each setting: its environment variable and what it means.
 VARIABLES: dict[str, tuple[str, str]] = {
     "gate": ("PHASEACTORS_GATE", "the gate a command or function serves: a name or a path"),
+    "pipeline": (
+        "PHASEACTORS_PIPELINE",
+        "the pipeline a command or function serves: a name or a path",
+    ),
     "store": ("PHASEACTORS_STORE", "the store URL (the CLI's default: sqlite:///phaseactors.db)"),
     "publisher": (
         "PHASEACTORS_PUBLISHER",
@@ -65,6 +69,7 @@ class Settings:
     """phaseactors' settings; unset ones are None (or empty)."""
 
     gate: str | None = None
+    pipeline: str | None = None
     store: str | None = None
     publisher: str | None = None
     machines: tuple[Path, ...] = field(default=(), converter=tuple)

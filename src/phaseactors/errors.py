@@ -12,8 +12,9 @@ it. A :class:`TransientError` may succeed later: raise so the transport redelive
     │   ├── PoisonMessage            handling the message raised an error nobody anticipated
     │   ├── StoreRejected            the store refuses the write for good (a document > 1 MiB)
     │   ├── TransitionRefused        the machine does not take this event in this state
-    │   └── UnknownGate              no gate definition of that name or path
-    ├── SpecError                    a gate file is malformed (file and field named)
+    │   ├── UnknownGate              no gate definition of that name or path
+    │   └── UnknownPipeline          no pipeline definition of that name or path
+    ├── SpecError                    a gate or pipeline file is malformed (file, field named)
     ├── ConfigurationError           a setting is missing or contradicts another
     │   ├── CredentialsMissing       no Google credentials, and no emulator configured
     │   ├── InvalidURL               a store or publisher URL that cannot be opened as written
@@ -55,6 +56,7 @@ __all__ = [
     "TransientError",
     "TransitionRefused",
     "UnknownGate",
+    "UnknownPipeline",
     "UsageError",
 ]
 
@@ -97,6 +99,10 @@ class UnknownGate(PermanentError):
     """No gate definition of that name or path exists."""
 
 
+class UnknownPipeline(PermanentError):
+    """No pipeline definition of that name or path exists."""
+
+
 class TransitionRefused(PermanentError):
     """The actor's state machine refuses this event in its current state."""
 
@@ -130,7 +136,7 @@ class StoreRejected(PermanentError):
 
 
 class SpecError(PhaseactorsError):
-    """A gate definition is malformed; the message names the file and the field."""
+    """A gate or pipeline definition is malformed; the message names the file and the field."""
 
     def __init__(self, source: str, field: str, problem: str) -> None:
         super().__init__(f"{source}: {field}: {problem}")

@@ -71,6 +71,12 @@ def flood_then_complete(store: Store, threads: int) -> tuple[GateRuntime, int]:
     return runtime, size
 
 
+def triggers(runtime: GateRuntime) -> int:
+    """Trigger messages published (the gate also announces on its lifecycle topic)."""
+    messages = runtime.publisher.messages  # type: ignore[attr-defined]
+    return sum(m.topic == SPEC.output_topic for m in messages)
+
+
 def check(runtime: GateRuntime, publisher_messages: int, size: int) -> None:
     snapshot = runtime.load(KEY)
     assert snapshot is not None
@@ -87,7 +93,7 @@ def check(runtime: GateRuntime, publisher_messages: int, size: int) -> None:
 
 def test_flood_on_sqlite(tmp_path: Path) -> None:
     runtime, size = flood_then_complete(open_store(f"sqlite:///{tmp_path}/flood.db"), threads=2)
-    check(runtime, len(runtime.publisher.messages), size)  # type: ignore[attr-defined]
+    check(runtime, triggers(runtime), size)
 
 
 @pytest.mark.emulator
@@ -95,4 +101,4 @@ def test_flood_on_the_firestore_emulator() -> None:
     require_emulator("FIRESTORE_EMULATOR_HOST")
     url = f"firestore://phaseactors-test?prefix=f{uuid.uuid4().hex[:8]}."
     runtime, size = flood_then_complete(open_store(url), threads=16)
-    check(runtime, len(runtime.publisher.messages), size)  # type: ignore[attr-defined]
+    check(runtime, triggers(runtime), size)

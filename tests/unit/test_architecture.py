@@ -183,7 +183,9 @@ def test_the_top_level_shows_the_layers() -> None:
         "functions.py",  # the entry points' old place, for one release
         "py.typed",
         "core",
+        "alerts",
         "gate",
+        "pipeline",
         "stores",
         "publishers",
         "gcp",

@@ -16,6 +16,7 @@ from fake_cloud import NUMBER, FakeCloud
 from phaseactors import load_spec
 from phaseactors.cli import deploy as deploy_cli
 from phaseactors.gate.spec import GateSpec
+from phaseactors.gate.spec_loader import gate_files
 from phaseactors.gcp.deploy import (
     MAX_DELIVERY_ATTEMPTS,
     SERVICES,
@@ -33,10 +34,12 @@ from phaseactors.gcp.deploy import (
     index_config,
     render_index_config,
 )
+from phaseactors.pipeline import PipelineSpec, load_pipeline, pipeline_files
 from support import REPO
 
 PROJECT = "my-project"
-GATES = sorted(p.stem for p in (REPO / "machines").glob("*.toml"))
+GATES = [p.stem for p in gate_files(REPO / "machines")]
+PIPELINES = [p.stem for p in pipeline_files([REPO / "machines"])]
 AGENT = f"serviceAccount:service-{NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
 
@@ -47,6 +50,11 @@ def account(name: str) -> str:
 @pytest.fixture
 def specs() -> list[GateSpec]:
     return [load_spec(REPO / "machines" / f"{gate}.toml") for gate in GATES]
+
+
+@pytest.fixture
+def pipelines() -> list[PipelineSpec]:
+    return [load_pipeline(REPO / "machines" / f"{name}.toml") for name in PIPELINES]
 
 
 @pytest.fixture
@@ -72,8 +80,8 @@ def target(source: Path) -> Target:
 
 
 @pytest.fixture
-def plan(target: Target, specs: list[GateSpec]) -> Plan:
-    return build_plan(target, specs)
+def plan(target: Target, specs: list[GateSpec], pipelines: list[PipelineSpec]) -> Plan:
+    return build_plan(target, specs, pipelines)
 
 
 def grants(plan: Plan) -> dict[str, set[tuple[str, str]]]:
@@ -98,14 +106,18 @@ def test_every_resource_is_in_the_plan_once(plan: Plan) -> None:
     kinds = Counter(r.kind for r in plan.resources())
     assert kinds["service"] == len(SERVICES)
     assert kinds["database"] == 1
-    assert kinds["service-account"] == 1 + 2 * len(GATES)  # the invoker, handle and sweep
-    assert kinds["topic"] == 3 * len(GATES)
-    assert kinds["function"] == 2 * len(GATES)
-    assert kinds["scheduler-job"] == len(GATES)
-    assert kinds["trigger-subscription"] == len(GATES)
+    actors = len(GATES) + len(PIPELINES)  # each with a handle and a sweep function
+    assert kinds["service-account"] == 1 + 2 * actors  # the invoker, handle and sweep
+    # per gate input, output, dead letters; the shared lifecycle and alerts topics; per
+    # pipeline the dead letters of its lifecycle topic
+    assert kinds["topic"] == 3 * len(GATES) + 2 + len(PIPELINES)
+    assert kinds["subscription"] == actors + 1  # dead letters, and the alerts
+    assert kinds["function"] == 2 * actors
+    assert kinds["scheduler-job"] == actors
+    assert kinds["trigger-subscription"] == actors
     assert kinds["rules"] == 1
     assert kinds["composite-index"] == 2  # the quarantine's (gate, at), and its resolutions'
-    assert kinds["ttl-policy"] == 1 + len(GATES)  # inbox documents and each gate's keys
+    assert kinds["ttl-policy"] == 1 + actors  # inbox documents and each gate's or run's keys
 
 
 def test_a_shared_topic_is_one_resource(target: Target, specs: list[GateSpec]) -> None:
@@ -113,7 +125,13 @@ def test_a_shared_topic_is_one_resource(target: Target, specs: list[GateSpec]) -
     plan = build_plan(target, [specs[0], twin])
     topics = [r.name for r in plan.resources() if r.kind == "topic"]
     assert sorted(topics) == sorted(
-        {specs[0].input_topic, specs[0].output_topic, f"{specs[0].input_topic}-dead-letter"}
+        {
+            specs[0].input_topic,
+            specs[0].output_topic,
+            f"{specs[0].input_topic}-dead-letter",
+            specs[0].lifecycle_topic,
+            specs[0].alerts_topic,
+        }
     )
 
 
@@ -123,7 +141,9 @@ def _fields(spec: GateSpec) -> dict[str, object]:
     return {a.name: getattr(spec, a.name) for a in attrs.fields(type(spec)) if a.init}
 
 
-def test_roles_per_account_are_exactly_what_each_needs(plan: Plan, specs: list[GateSpec]) -> None:
+def test_roles_per_account_are_exactly_what_each_needs(
+    plan: Plan, specs: list[GateSpec], pipelines: list[PipelineSpec]
+) -> None:
     found = grants(plan)
     for spec in specs:
         names = GateResources.of(spec)
@@ -132,24 +152,36 @@ def test_roles_per_account_are_exactly_what_each_needs(plan: Plan, specs: list[G
                 ("roles/datastore.user", "project-binding roles/datastore.user"),
                 ("roles/pubsub.publisher", f"topic-binding {spec.output_topic}"),
                 ("roles/pubsub.publisher", f"topic-binding {names.dead_letter_topic}"),
+                ("roles/pubsub.publisher", f"topic-binding {spec.lifecycle_topic}"),
+                ("roles/pubsub.publisher", f"topic-binding {spec.alerts_topic}"),
             }
+    for run in pipelines:
+        names = GateResources.of_pipeline(run)
+        for runtime in (names.handle_account, names.sweep_account):
+            assert found.pop(account(runtime)) == {
+                ("roles/datastore.user", "project-binding roles/datastore.user"),
+                ("roles/pubsub.publisher", f"topic-binding {run.alerts_topic}"),
+                ("roles/pubsub.publisher", f"topic-binding {names.dead_letter_topic}"),
+            }
+    everyone = [GateResources.of(s) for s in specs] + [
+        GateResources.of_pipeline(p) for p in pipelines
+    ]
     invoker = found.pop(account("phaseactors-invoker"))
     assert invoker == {
         ("roles/run.invoker", f"invoker-binding {fn}")
-        for spec in specs
-        for fn in (GateResources.of(spec).function, GateResources.of(spec).sweep_function)
+        for names in everyone
+        for fn in (names.function, names.sweep_function)
     }
     agent = found.pop(AGENT.replace(NUMBER, "${PROJECT_NUMBER}"))
     assert (
         "roles/iam.serviceAccountTokenCreator",
         f"account-binding phaseactors-invoker@{PROJECT}.iam.gserviceaccount.com",
     ) in agent
-    for spec in specs:
-        names = GateResources.of(spec)
+    for names in everyone:
         assert ("roles/pubsub.publisher", f"topic-binding {names.dead_letter_topic}") in agent
         key = names.function.upper().replace("-", "_")
         assert ("roles/pubsub.subscriber", f"subscription-binding ${{SUBSCRIPTION_{key}}}") in agent
-    assert len(agent) == 1 + 2 * len(specs)
+    assert len(agent) == 1 + 2 * len(everyone)
     assert found == {}, "nobody else is granted anything"
 
 
@@ -195,6 +227,32 @@ def test_the_sweep_is_private_and_scheduled_with_oidc(plan: Plan, specs: list[Ga
         )
 
 
+def test_the_pipeline_run_is_a_function_on_the_lifecycle_topic_with_its_sweep(
+    plan: Plan, pipelines: list[PipelineSpec]
+) -> None:
+    assert pipelines, "machines/ has a pipeline"
+    for run in pipelines:
+        names = GateResources.of_pipeline(run)
+        [deploy] = plan.step("function", names.function).create
+        assert {
+            f"--trigger-topic={run.lifecycle_topic}",
+            "--retry",
+            "--entry-point=handle_lifecycle",
+        } <= set(deploy.argv)
+        [env] = [a for a in deploy.argv if a.startswith("--set-env-vars=")]
+        assert f"PHASEACTORS_PIPELINE={run.name}" in env
+        assert "PHASEACTORS_GATE" not in env
+        [sweep] = plan.step("function", names.sweep_function).create
+        assert "--entry-point=sweep_pipeline" in sweep.argv
+        assert plan.step("scheduler-job", names.sweep_function).create
+        [update] = plan.step("trigger-subscription", names.function).update
+        assert f"--dead-letter-topic=projects/{PROJECT}/topics/{names.dead_letter_topic}" in (
+            update.argv
+        )
+        [kept] = plan.step("subscription", f"{run.alerts_topic}-sub").create
+        assert {f"--topic={run.alerts_topic}", "--expiration-period=never"} <= set(kept.argv)
+
+
 def test_limits_are_set_on_every_function(plan: Plan) -> None:
     for step in plan.steps:
         if step.resource.kind == "function":
@@ -219,13 +277,15 @@ def test_the_dry_run_text_lists_every_step_and_hides_the_token(plan: Plan) -> No
 # -- executing against the fake cloud ------------------------------------------------------
 
 
-def test_a_second_run_changes_nothing(target: Target, specs: list[GateSpec]) -> None:
+def test_a_second_run_changes_nothing(
+    target: Target, specs: list[GateSpec], pipelines: list[PipelineSpec]
+) -> None:
     cloud = FakeCloud(PROJECT)
-    first = execute(build_plan(target, specs), cloud)
+    first = execute(build_plan(target, specs, pipelines), cloud)
     assert {o.action for o in first.outcomes} == {"created", "updated"}
     assert cloud.databases["(default)"]["type"] == "FIRESTORE_NATIVE"
     changes = len(cloud.changes)
-    second = execute(build_plan(target, specs), cloud)
+    second = execute(build_plan(target, specs, pipelines), cloud)
     assert second.changed == ()
     assert second.summary() == f"0 created, 0 updated, {len(second.outcomes)} unchanged"
     assert len(cloud.changes) == changes, "the second run only described"
@@ -370,9 +430,11 @@ def test_the_generated_index_file_covers_every_shipped_gate(
     assert overrides["expire_at"]["ttl"] is True
 
 
-def test_the_checked_in_index_file_is_the_generated_one(specs: list[GateSpec]) -> None:
+def test_the_checked_in_index_file_is_the_generated_one(
+    specs: list[GateSpec], pipelines: list[PipelineSpec]
+) -> None:
     checked_in = (REPO / "stores" / "firestore.indexes.json").read_text()
-    assert checked_in == render_index_config(specs), (
+    assert checked_in == render_index_config(specs, pipelines), (
         "regenerate: phaseactors deploy --write-indexes stores/firestore.indexes.json"
     )
 

@@ -11,6 +11,8 @@ import tomllib
 
 import pytest
 
+from phaseactors.gate.spec_loader import gate_files
+from phaseactors.pipeline import pipeline_files
 from support import REPO
 
 RECIPE = REPO / "examples" / "cloud_function"
@@ -87,7 +89,10 @@ def test_function_source_matches_the_package() -> None:
     assert "from phaseactors.gcp.functions import handle, push, status, sweep" in main
 
 
-@pytest.mark.parametrize("gate", sorted(p.stem for p in (REPO / "machines").glob("*.toml")))
+@pytest.mark.parametrize(
+    "gate",
+    [p.stem for p in [*gate_files(REPO / "machines"), *pipeline_files([REPO / "machines"])]],
+)
 def test_every_gate_has_its_indexes_and_leaves_its_snapshot_unindexed(gate: str) -> None:
     """A gate's queries each filter on one field, so it needs no composite index (the
     quarantine's newest-first listing has one); the snapshot's maps and arrays are exempt

@@ -17,10 +17,11 @@ from phaseactors.gate import GateMachine, load_spec
 from phaseactors.gate.data import GateData
 from phaseactors.gate.diagrams import GraphvizMissing, graphviz_available, render
 from phaseactors.gate.spec import GateSpec
+from phaseactors.gate.spec_loader import gate_files
 from phaseactors.stores import MemoryStore, SqliteStore
 from support import KEY, ManualClock, done
 
-MACHINES = sorted((Path(__file__).resolve().parents[2] / "machines").glob("*.toml"))
+MACHINES = gate_files(Path(__file__).resolve().parents[2] / "machines")
 DIAGRAMS = MACHINES[0].parents[1] / "docs" / "diagrams"
 TEXT_FILES = [("mermaid", "mmd"), ("dot", "dot"), ("md", "md")]
 

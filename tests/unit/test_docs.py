@@ -1,7 +1,8 @@
 """Every runnable code block of the docs runs: ``python`` and ``sh`` blocks, in order, in a
-scratch directory per page, and a ``text`` block marked ``<!-- output of the block above -->``
-is what the block before it printed (times and message ids aside); ``toml`` gate examples
-must load. ``bash`` blocks are shown only, each marked ``<!-- not run: why -->``."""
+scratch directory per page (a python block may continue the ones before it), and a ``text``
+block marked ``<!-- output of the block above -->`` is what the block before it printed (times
+and message ids aside); ``toml`` gate and pipeline examples must load. ``bash`` blocks are
+shown only, each marked ``<!-- not run: why -->``."""
 
 from __future__ import annotations
 
@@ -14,25 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from docs_blocks import FENCE, blocks, runnable
 from phaseactors import spec_from_mapping
 from support import REPO
 
 PAGES = sorted([REPO / "README.md", *(REPO / "docs").rglob("*.md")])
-FENCE = re.compile(r"^(?:(<!-- [^\n]*-->)\n)?```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-OUTPUT = "<!-- output of the block above -->"
 #: What differs from run to run in a command's output: times and generated message ids.
 VARYING = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?|\b[0-9a-f]{32}\b")
-
-
-def blocks(page: Path, *kinds: str) -> list[tuple[str, str]]:
-    """The page's code blocks of these kinds, in order; an output block's kind is
-    ``output``."""
-    found = []
-    for marker, kind, code in FENCE.findall(page.read_text()):
-        kind = "output" if kind == "text" and marker == OUTPUT else kind
-        if kind in kinds:
-            found.append((kind, code))
-    return found
 
 
 def steady(text: str) -> str:
@@ -50,7 +39,7 @@ def test_code_blocks_run(page: Path, tmp_path: Path) -> None:
     }
     env.pop("PHASEACTORS_STORE", None)
     printed = ""
-    for number, (kind, code) in enumerate(blocks(page, "python", "sh", "output"), start=1):
+    for number, (kind, code) in enumerate(runnable(page), start=1):
         if kind == "output":
             assert steady(printed) == steady(code), f"{page.name}, block {number}: {printed}"
             continue
@@ -84,9 +73,13 @@ def test_output_blocks_follow_a_block_that_runs() -> None:
     "page", [p for p in PAGES if blocks(p, "toml")], ids=lambda p: str(p.relative_to(REPO))
 )
 def test_gate_examples_load(page: Path) -> None:
+    from phaseactors.pipeline import pipeline_from_mapping
+
     for _, code in blocks(page, "toml"):
         if code.startswith("name ="):
             spec_from_mapping(tomllib.loads(code), source=f"{page.name} example")
+        elif code.startswith('kind = "pipeline"'):
+            pipeline_from_mapping(tomllib.loads(code), source=f"{page.name} example")
 
 
 def test_every_limit_is_documented_with_its_value() -> None:

@@ -33,6 +33,7 @@ TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 IDS = ("gate", "key", "processor", "execution_id", "correlation_id", "message_id")
 SPEC = load_spec("phase3_to_phase4")
+TID = f"{SPEC.name}/{KEY}/1"  # the trigger's id (the gate also announces what it does)
 
 
 def traceparent(span: str) -> str:
@@ -101,7 +102,11 @@ def test_every_line_of_a_delivery_carries_its_ids_and_trace(
         assert entry["logging.googleapis.com/labels"] == {"gate": SPEC.name, "key": KEY}
     outcomes = [e for e in delivery_lines if e["logger"] == "phaseactors.intake"]
     assert [e["outcome"] for e in outcomes] == ["applied"] * len(SPEC.required)
-    [published] = [e for e in delivery_lines if e["logger"] == "phaseactors.runtime"]
+    [published] = [
+        e
+        for e in delivery_lines
+        if e["logger"] == "phaseactors.runtime" and e["message"].startswith(f"published {TID} ")
+    ]
     assert published["processor"] == SPEC.required[-1]  # the delivery that decided it
     assert published["logging.googleapis.com/spanId"] == f"{len(SPEC.required):0>16}"
 
@@ -113,7 +118,7 @@ def test_the_trigger_continues_the_trace_of_the_completion_that_decided_it(
         function.on_cloud_event(event(processor, number, traceparent=traceparent(str(number + 1))))
     publisher = function.runtime.publisher
     assert isinstance(publisher, RecordingPublisher)
-    [trigger] = publisher.messages
+    [trigger] = [m for m in publisher.messages if m.entry_id == TID]
     version, trace_id, span_id, flags = trigger.attributes["traceparent"].split("-")
     assert (version, trace_id, flags) == ("00", TRACE_ID, "01")
     assert span_id not in {f"{n:0>16}" for n in range(10)}  # a span of its own
@@ -147,11 +152,16 @@ def test_a_key_failed_by_its_final_deadline_in_a_sweep_is_an_error(
     )
     clock.advance(timedelta(days=1).total_seconds())
     runtime.sweep()
-    errors = [e for e in lines.entries if e["severity"] == "ERROR"]
-    assert len(errors) == 1
-    assert errors[0]["message"].startswith(f"{spec.name}/{KEY} failed: deadline final passed")
+
+    def failed() -> list[dict[str, Any]]:
+        return [
+            e for e in lines.entries if e["severity"] == "ERROR" and " failed: " in e["message"]
+        ]
+
+    [failure] = [e for e in failed() if e["logger"] == "phaseactors.gate"]
+    assert failure["message"].startswith(f"{spec.name}/{KEY} failed: deadline final passed")
     runtime.sweep()  # nothing more to say
-    assert len([e for e in lines.entries if e["severity"] == "ERROR"]) == 1
+    assert len(failed()) == 2  # the key's failure, and its alert once published
 
 
 def test_opentelemetry_sees_deliveries_attempts_latency_and_spans(

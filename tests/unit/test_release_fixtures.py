@@ -212,3 +212,51 @@ def test_a_message_quarantined_by_0_1_0_is_listed_with_an_id_and_purged(store: S
     assert log.messages(GATE) == []
     assert log.resolutions(GATE) == [resolution]
     assert resolution.quarantine_reason.startswith("InvalidKey: game_date: '2025-02-30'")
+
+
+def announcing_runtime(store: Store, key: str) -> tuple[GateRuntime, RecordingPublisher]:
+    """A runtime whose gate file has since gained lifecycle and alerts topics."""
+    import tomllib
+
+    from phaseactors import spec_from_mapping
+
+    data = tomllib.loads((FIXTURES / "phase2_to_phase3.toml").read_text())
+    data["topics"] = {**data["topics"], "lifecycle": "lifecycle", "alerts": "alerts"}
+    spec = spec_from_mapping(data, source="announcing")
+    later = datetime.fromisoformat(f"{key}T23:10:00+00:00")
+    publisher = RecordingPublisher()
+    return GateRuntime(GateActor(spec), store, publisher, clock=lambda: later), publisher
+
+
+def test_keys_written_before_announcements_continue_under_a_gate_that_announces(
+    store: Store,
+) -> None:
+    """A key that started before its gate announced never announces ``started`` (its first
+    report is past); what it decides from now on is announced, and its trigger is the same."""
+    key = "2025-11-02"
+    runner, publisher = announcing_runtime(store, key)
+    for name in SPEC.expected:
+        runner.deliver(done(key, name, run="run-9"))
+    assert [m.entry_id for m in publisher.messages] == [
+        f"{GATE}/{key}/1",
+        f"{GATE}/{key}/1/triggered",
+    ]
+    snapshot = runner.load(key)
+    assert snapshot is not None
+    assert (snapshot.state, snapshot.data.announced) == ("triggered", ("triggered",))
+
+    pending = "2025-11-03"
+    runner, publisher = announcing_runtime(store, pending)
+    runner.sweep([pending])
+    assert [m.entry_id for m in publisher.messages] == [f"{GATE}/{pending}/1"]
+
+    rerun = "2025-11-05"
+    runner, publisher = announcing_runtime(store, rerun)
+    runner.rearm(rerun, reason="rerun after the upgrade", by="ops")
+    for name in SPEC.expected:
+        runner.deliver(done(rerun, name, run="run-4"))
+    assert [m.entry_id for m in publisher.messages] == [
+        f"{GATE}/{rerun}/2/started",
+        f"{GATE}/{rerun}/2",
+        f"{GATE}/{rerun}/2/triggered",
+    ]

@@ -26,7 +26,7 @@ S = ("--store", STORE)
 CASES: list[tuple[str, tuple[str, ...], str | None, str]] = [
     # the command itself
     ("no command", (), None, "the following arguments are required: COMMAND"),
-    ("a mistyped command", ("stauts",), None, "unknown command 'stauts'; did you mean 'status'?"),
+    ("a mistyped command", ("stauts",), None, "unknown command 'stauts'; did you mean 'status'"),
     ("an unknown option", ("status", "2025-11-30", *G, "--colour"), None, "unrecognized argum"),
     ("a missing key", ("status", *G, *S), None, "no key given"),
     # gates

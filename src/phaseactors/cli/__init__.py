@@ -26,6 +26,7 @@ from . import (
     init,
     listing,
     operate,
+    pipeline,
     quarantine,
     serve,
     stats,
@@ -54,7 +55,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     verbs = (demo, init, status, listing, stats, deliver, sweep, operate, quarantine, serve)
-    for verb in (*verbs, diagram, deploy, console):
+    for verb in (*verbs, diagram, deploy, console, pipeline):
         verb.register(subparsers)
     _remember(parser, list(sys.argv[1:] if argv is None else argv))
     return parser

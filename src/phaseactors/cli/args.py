@@ -60,9 +60,20 @@ def _reworded(message: str) -> str:
 
 
 def suggest(given: str, known: Any) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``known`` to ``given``, else ``""``."""
-    close = difflib.get_close_matches(given, [str(k) for k in known], n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    """``"; did you mean 'x'?"`` naming one or two of ``known`` about as close to ``given``.
+
+    A name with the same letters (``stauts`` for ``status``) comes first: a transposition
+    is the likeliest slip, though difflib ranks ``stats`` closer. ``""`` when none is close.
+    """
+
+    def likeness(name: str) -> float:
+        return difflib.SequenceMatcher(None, given, name).ratio()
+
+    close = difflib.get_close_matches(given, [str(k) for k in known], n=2, cutoff=0.6)
+    if len(close) == 2 and likeness(close[0]) - likeness(close[1]) > 0.1:
+        close = close[:1]  # the second is much further off
+    close.sort(key=lambda name: sorted(name) != sorted(given))
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def plain(text: str | None) -> str:

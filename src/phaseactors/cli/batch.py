@@ -142,7 +142,7 @@ def apply(
         after=after.state,
         generation=after.generation,
         trigger_id=_trigger_of(after, snapshot),
-        published=delivery.published,
+        published=_trigger_published(after, delivery.published),
     )
 
 
@@ -164,3 +164,9 @@ def _refused(
 def counts(results: Mapping[str, KeyResult]) -> Counter[str]:
     """How many keys had each result."""
     return Counter(r.result for r in results.values())
+
+
+def _trigger_published(after: Snapshot[GateData], published: tuple[str, ...]) -> tuple[str, ...]:
+    """Of what a delivery published, the trigger's message (not the announcements)."""
+    trigger = after.data.trigger
+    return tuple(m for m in published if trigger is not None and m == trigger.message_id)

@@ -38,6 +38,7 @@ from ..gate.spec_loader import available_gates, load_spec
 from ..publishers import open_publisher
 from ..stores import DEFAULT_STORE_URL, Store, open_store
 from .args import audit_text
+from .wiring import with_pipelines
 
 __all__ = [
     "CLI_CONNECT_TIMEOUT",
@@ -165,6 +166,9 @@ def open_runtime(
     # the publisher first: a mistyped publisher URL must not leave a new store behind
     publisher: Publisher = open_publisher(publisher_url(args)) if publishes else _ReadOnly()
     store: Store = open_store(store_url(args), create=create)
+    url = publisher_url(args)
+    if publishes:  # a gate's announcements also reach its pipeline runs, in this process
+        publisher = with_pipelines(spec, store, publisher, url)
     return spec, GateRuntime(GateActor(spec), store, publisher)
 
 

@@ -30,6 +30,7 @@ from .common import add_common, emit_json
 from .common import publisher_url as common_publisher_url
 from .common import store_url as common_store_url
 from .render import render_history, render_status
+from .wiring import with_pipelines
 
 DEFAULT_KEY = "2025-11-29"
 
@@ -47,6 +48,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="concurrent",
         help="concurrent: duplicated, shuffled deliveries (default); stuck: processors that"
         " never report, deadlines and the sweeper on a simulated clock",
+    )
+    parser.add_argument(
+        "--pipeline",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="NAME",
+        help="every phase of a pipeline for the key, one handoff late (default: the only"
+        " pipeline file, or $PHASEACTORS_PIPELINE); see demo_pipeline",
     )
     parser.add_argument("--key", default=DEFAULT_KEY, help=f"the key (default {DEFAULT_KEY})")
     parser.add_argument(
@@ -110,10 +120,11 @@ _worker_spec: GateSpec | None = None
 def _init_worker(gate: str, store: str, publisher: str, lease: float) -> None:
     global _worker_runtime, _worker_spec
     _worker_spec = load_spec(gate)
+    opened = open_store(store)
     _worker_runtime = GateRuntime(
         GateActor(_worker_spec),
-        open_store(store),
-        open_publisher(publisher),
+        opened,
+        with_pipelines(_worker_spec, opened, open_publisher(publisher), publisher),
         lease=timedelta(seconds=lease),
     )
 
@@ -126,11 +137,14 @@ def _deliver(body: dict[str, Any], message_id: str) -> dict[str, Any]:
     delivery = accept_message(
         _worker_runtime, _worker_spec, body, message_id=message_id, source="demo"
     )
+    trigger = delivery.snapshot.data.trigger
     return {
         "reported_as": body["processor_name"],
         "outcome": delivery.outcome.value,
         "state": delivery.snapshot.state,
-        "published": list(delivery.published),
+        "published": [
+            m for m in delivery.published if trigger is not None and m == trigger.message_id
+        ],
         "attempts": delivery.attempts,
     }
 
@@ -142,6 +156,10 @@ def _message_ids(publisher_url: str) -> set[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.pipeline is not None:
+        from .demo_pipeline import run_pipeline
+
+        return run_pipeline(args)
     gate_path = str(find_gate(args.gate))
     spec = load_spec(gate_path)
     key = spec.key.validate(args.key)
@@ -158,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     runtime = GateRuntime(
         GateActor(spec),
         store,
-        open_publisher(publisher_url),
+        with_pipelines(spec, store, open_publisher(publisher_url), publisher_url),
         lease=timedelta(seconds=args.lease_seconds),
     )
     before = _message_ids(publisher_url)
@@ -206,8 +224,8 @@ def run(args: argparse.Namespace) -> int:
     snapshot = runtime.load(key)
     assert snapshot is not None
     status = gate_status(spec, snapshot)
-    new_messages = set(published) - before
     trigger = snapshot.data.trigger
+    new_messages = {trigger.message_id} & (set(published) - before) if trigger else set()
     run_counts = {
         "deliveries": len(deliveries),
         "outcomes": dict(outcomes),

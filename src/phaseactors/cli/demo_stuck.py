@@ -82,7 +82,9 @@ def run_stuck(args: argparse.Namespace, spec: GateSpec, store_url: str, publishe
             continue
         report = runtime.sweep(KEYS)
         for message_id in report.published:
-            published[_key_of(runtime, message_id)].append(message_id)
+            owner = _key_of(runtime, message_id)
+            if owner is not None:  # a trigger, not an announcement or an alert
+                published[owner].append(message_id)
         say(f"\n{local}: sweep ({what}) published {len(report.published)}")
         for key in KEYS:
             if runtime.load(key) is not None:
@@ -115,12 +117,14 @@ def _load(runtime: GateRuntime, key: str) -> Any:
     return snapshot
 
 
-def _key_of(runtime: GateRuntime, message_id: str) -> str:
+def _key_of(runtime: GateRuntime, message_id: str) -> str | None:
+    """The key whose trigger ``message_id`` is, or None for any other message."""
     for key in KEYS:
-        trigger = _load(runtime, key).data.trigger
+        snapshot = runtime.load(key)
+        trigger = snapshot.data.trigger if snapshot is not None else None
         if trigger is not None and trigger.message_id == message_id:
             return key
-    raise AssertionError(f"message {message_id} belongs to no scenario key")
+    return None
 
 
 def _describe(spec: GateSpec, runtime: GateRuntime, key: str) -> str:

@@ -16,7 +16,7 @@ from attrs import evolve
 
 from ..errors import ConfigurationError
 from ..gate.spec import GateSpec
-from ..gate.spec_loader import load_spec
+from ..gate.spec_loader import gate_files, load_spec
 from ..gcp.deploy import (
     HANDLE_SIZING,
     PrerequisiteMissing,
@@ -27,6 +27,8 @@ from ..gcp.deploy import (
     render_index_config,
     subprocess_runner,
 )
+from ..pipeline.spec import PipelineSpec
+from ..pipeline.spec_loader import load_pipeline, pipeline_files
 from .common import emit_json
 
 __all__ = ["register"]
@@ -56,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--gate",
         action="append",
         metavar="NAME|PATH",
-        help="a gate to deploy (repeatable; default: every MACHINES/*.toml)",
+        help="a gate to deploy (repeatable; default: every gate and pipeline in MACHINES)",
     )
     parser.add_argument(
         "--machines", type=Path, default=Path("machines"), help="the gate files [machines]"
@@ -89,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _gates(args: argparse.Namespace) -> list[GateSpec]:
     if not args.gate:
-        paths = sorted(args.machines.glob("*.toml"))
+        paths = gate_files(args.machines)
         if not paths:
             raise ConfigurationError(f"no gate files in {args.machines}")
         return [load_spec(path) for path in paths]
@@ -100,10 +102,15 @@ def _gates(args: argparse.Namespace) -> list[GateSpec]:
     return specs
 
 
+def _pipelines(args: argparse.Namespace) -> list[PipelineSpec]:
+    """Every pipeline file next to the gates, when every gate is deployed."""
+    return [] if args.gate else [load_pipeline(p) for p in pipeline_files([args.machines])]
+
+
 def run(args: argparse.Namespace) -> int:
-    specs = _gates(args)
+    specs, pipelines = _gates(args), _pipelines(args)
     if args.write_indexes:
-        text = render_index_config(specs)
+        text = render_index_config(specs, pipelines)
         if args.write_indexes == "-":
             sys.stdout.write(text)
         else:
@@ -122,14 +129,14 @@ def run(args: argparse.Namespace) -> int:
         firestore_location=args.firestore_location,
         handle=evolve(HANDLE_SIZING, max_instances=args.max_instances),
     )
-    plan = build_plan(target, specs)
+    plan = build_plan(target, specs, pipelines)
     if args.dry_run:
         if args.json:
             emit_json(plan.to_json())
         else:
             sys.stdout.write(plan.text())
         return 0
-    problems = check_source(target.source, specs)
+    problems = check_source(target.source, specs, pipelines)
     if problems:
         raise PrerequisiteMissing("the function source is not staged: " + "; ".join(problems))
     echo = (lambda line: print(line, file=sys.stderr)) if args.json else print

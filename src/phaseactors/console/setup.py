@@ -13,7 +13,7 @@ from ..core.clock import Clock, utcnow
 from ..errors import ConfigurationError
 from ..gate.actor import GateActor
 from ..gate.operations import GateRuntime
-from ..gate.spec_loader import load_spec
+from ..gate.spec_loader import gate_files, load_spec
 from ..publishers import open_publisher
 from ..stores import open_store
 from .app import create_app
@@ -25,13 +25,13 @@ __all__ = ["discover_gates", "open_console"]
 
 def discover_gates(environ: dict[str, str] | None = None) -> list[str]:
     """The gates to show when none are named: ``$PHASEACTORS_CONSOLE_GATES``, else every
-    ``*.toml`` of the first gate directory that has any (``$PHASEACTORS_MACHINES``, then
+    gate file of the first gate directory that has any (``$PHASEACTORS_MACHINES``, then
     ``./machines``), in name order."""
     settings = Settings.from_env(os.environ if environ is None else environ)
     if settings.console_gates:
         return [name.strip() for name in settings.console_gates.split(",") if name.strip()]
     for directory in [*settings.machines, Path.cwd() / "machines"]:
-        files = sorted(directory.glob("*.toml"))
+        files = gate_files(directory)  # its pipeline definitions left out
         if files:
             return [str(path) for path in files]
     return []

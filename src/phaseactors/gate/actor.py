@@ -8,14 +8,16 @@ from typing import Any
 
 import attrs
 
+from ..core import outbox
 from ..core.actor import Outcome, Stepped
 from ..core.codec import decode_snapshot, encode_snapshot
-from ..core.events import Event, OperatorEvent, OutboxPublished, Tick
+from ..core.events import Event, OperatorEvent, OutboxPublished, OutboxReleased, Tick
 from ..core.machine_actor import MachineActor
 from ..core.snapshot import Snapshot
 from ..errors import InvalidMessage
 from ..limits import MAX_UNKNOWN_NAMES, seen_limit
 from .aggregate import payload_of
+from .announce import PUBLISH_FAILING, PUBLISH_FAILURES_BEFORE_ALERT, raise_alert
 from .completion import Completion
 from .data import CompletionRecord, GateData, decode_gate_data, encode_gate_data
 from .events import (
@@ -139,9 +141,53 @@ class GateActor(MachineActor[GateData]):
         profile = self.spec.choose_profile(snapshot.key, at).name
         return snapshot.evolve(data=attrs.evolve(snapshot.data, profile=profile))
 
+    def step(self, snapshot: Snapshot[GateData], event: Event) -> Stepped[GateData]:
+        stepped = super().step(snapshot, event)
+        if isinstance(event, OutboxReleased) and stepped.snapshot is not snapshot:
+            return Stepped(self._publish_failing(stepped.snapshot, event), stepped.outcome)
+        return stepped
+
+    def _publish_failing(
+        self, snapshot: Snapshot[GateData], event: OutboxReleased
+    ) -> Snapshot[GateData]:
+        """A trigger whose publish failed often enough raises an alert (once a generation),
+        ahead of the trigger in the outbox so that it goes out while the trigger cannot."""
+        trigger = snapshot.data.trigger
+        entry = snapshot.outbox_entry(event.entry_id)
+        if trigger is None or entry is None or entry.id != trigger.trigger_id:
+            return snapshot
+        if entry.publish_attempts < PUBLISH_FAILURES_BEFORE_ALERT:
+            return snapshot
+        announced, entries = list(snapshot.data.announced), list(snapshot.outbox)
+        raise_alert(
+            self.spec,
+            announced,
+            entries,
+            key=snapshot.key,
+            generation=snapshot.generation,
+            reason=PUBLISH_FAILING,
+            summary=f"{self.spec.name}/{snapshot.key}: the trigger {trigger.trigger_id} failed"
+            f" to publish {entry.publish_attempts} times: {entry.last_error or 'no error text'}",
+            at=event.at,
+            details={
+                "trigger_id": trigger.trigger_id,
+                "topic": entry.topic,
+                "publish_attempts": entry.publish_attempts,
+                "last_error": entry.last_error,
+            },
+            correlation_id=trigger.correlation_id,
+        )
+        if len(entries) == len(snapshot.outbox):
+            return snapshot
+        data = attrs.evolve(snapshot.data, announced=tuple(announced))
+        return snapshot.evolve(outbox=tuple(entries), data=data)
+
     def on_published(
         self, snapshot: Snapshot[GateData], event: OutboxPublished
     ) -> Stepped[GateData]:
+        trigger = snapshot.data.trigger
+        if trigger is None or event.entry_id != trigger.trigger_id:  # an announcement, an alert
+            return Stepped(outbox.without_entry(snapshot, event.entry_id), Outcome.APPLIED)
         changed = self.transition(
             snapshot,
             "confirm_trigger",

@@ -147,6 +147,9 @@ class GateData:
     )
     profile: str = "default"
     deadlines_passed: tuple[str, ...] = ()
+    announced: tuple[str, ...] = ()
+    """The lifecycle announcements and alerts this generation decided, by the part of their
+    id after ``gate/key/generation/`` (``started``, ``alert/failed``): each is decided once."""
 
 
 def _record_to_json(record: CompletionRecord, *, under: str | None = None) -> dict[str, Any]:
@@ -230,6 +233,7 @@ def encode_gate_data(data: GateData) -> dict[str, Any]:
         "failure_kind": data.failure_kind,
         "profile": data.profile,
         "deadlines_passed": list(data.deadlines_passed),
+        **({"announced": list(data.announced)} if data.announced else {}),
     }
 
 
@@ -252,6 +256,7 @@ def decode_gate_data(doc: Mapping[str, Any]) -> GateData:
         failure_kind=doc.get("failure_kind"),
         profile=doc.get("profile", "default"),
         deadlines_passed=tuple(doc.get("deadlines_passed") or ()),
+        announced=tuple(doc.get("announced") or ()),
     )
 
 

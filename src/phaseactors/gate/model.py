@@ -2,7 +2,9 @@
 
 Completion is decided by membership: the key is covered when every required processor (by
 canonical name) has a done report. Entering ``complete`` appends exactly one trigger to the
-outbox; a second decision in the same generation is a bug and aborts the step.
+outbox; a second decision in the same generation is a bug and aborts the step. The first
+report, the trigger decision and a failure are announced, and failures and deadlines that
+pass without a trigger raise alerts, each once per generation (:mod:`.announce`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import attrs
 
 from ..core.machine_actor import ActorModel
 from ..limits import MAX_LATE_RECORDS
+from .announce import DEADLINE_PASSED, FAILED, announce, place, raise_alert
 from .completion import Completion
 from .data import CompletionRecord, GateData
+from .lifecycle import LifecycleEvent
 from .policy import DeadlineTier, upcoming
 from .spec import GateSpec
 from .trigger import decide_trigger
@@ -48,6 +52,7 @@ class GateModel(ActorModel[GateData]):
         self.first_completion_at = data.first_completion_at
         self.failed_reason = data.failed_reason
         self.failure_kind = data.failure_kind
+        self.announced = list(data.announced)
 
     def freeze_data(self) -> GateData:
         return GateData(
@@ -65,6 +70,7 @@ class GateModel(ActorModel[GateData]):
             failure_kind=self.failure_kind,
             profile=self.profile.name,
             deadlines_passed=self.deadlines_passed,
+            announced=tuple(self.announced),
         )
 
     # -- guards ------------------------------------------------------------------------------
@@ -127,8 +133,7 @@ class GateModel(ActorModel[GateData]):
     ) -> None:
         self.done[processor] = CompletionRecord.of(processor, completion, at, payload)
         self.failures.pop(processor, None)
-        if self.first_completion_at is None:
-            self.first_completion_at = at
+        self._first_report(completion, at)
 
     def record_failure(
         self,
@@ -139,8 +144,13 @@ class GateModel(ActorModel[GateData]):
     ) -> None:
         self.failures[processor] = CompletionRecord.of(processor, completion, at, payload)
         self.failure_counts[processor] = self.failure_counts.get(processor, 0) + 1
-        if self.first_completion_at is None:
-            self.first_completion_at = at
+        self._first_report(completion, at)
+
+    def _first_report(self, completion: Completion, at: datetime) -> None:
+        if self.first_completion_at is not None:
+            return
+        self.first_completion_at = at
+        self._announce(LifecycleEvent.STARTED, at, correlation_id=completion.correlation_id)
 
     def record_late(
         self,
@@ -169,9 +179,50 @@ class GateModel(ActorModel[GateData]):
         self.failed_reason = f"deadline {missed} passed; missing: {', '.join(missing) or 'none'}"
         self.failure_kind = "deadline"
 
-    def pass_deadlines(self, at: datetime) -> None:
-        self.just_passed = tuple(t.name for t in self.due_tiers(at))
+    def pass_deadlines(self, at: datetime, target: Any) -> None:
+        tiers = self.due_tiers(at)
+        self.just_passed = tuple(t.name for t in tiers)
         self.deadlines_passed = self.deadlines_passed + self.just_passed
+        if target.id not in ("waiting", "partial"):  # it triggered, or failed (alerted there)
+            return
+        missing = [p for p in self.profile.required if p not in self.done]
+        for tier in tiers:
+            due = tier.due(self.spec.key, self.snapshot.key, self.first_completion_at)
+            self._alert(
+                DEADLINE_PASSED,
+                at,
+                subject=tier.name,
+                summary=f"deadline {tier.name} passed without a trigger; missing:"
+                f" {', '.join(missing) or 'only optional processors'}",
+                details={
+                    "tier": tier.name,
+                    "due_at": due.isoformat() if due else None,
+                    "otherwise": tier.otherwise,
+                    "missing": missing,
+                    "missing_optional": [p for p in self.profile.optional if p not in self.done],
+                },
+            )
+
+    def on_enter_failed(self, at: datetime) -> None:
+        missing = [p for p in self.profile.required if p not in self.done]
+        self._announce(
+            LifecycleEvent.FAILED,
+            at,
+            reason=self.failed_reason,
+            failure_kind=self.failure_kind,
+            missing=tuple(missing),
+        )
+        if self.failure_kind in ("processor", "deadline"):  # an operator knows already
+            self._alert(
+                FAILED,
+                at,
+                summary=f"failed: {self.failed_reason}",
+                details={
+                    "failure_kind": self.failure_kind,
+                    "failed_reason": self.failed_reason,
+                    "missing": missing,
+                },
+            )
 
     def on_exit_failed(self) -> None:
         self.failed_reason = None
@@ -189,6 +240,7 @@ class GateModel(ActorModel[GateData]):
         self.late, self.trigger, self.first_completion_at = [], None, None
         self.late_dropped = 0
         self.deadlines_passed = ()
+        self.announced = []
         self.data = attrs.evolve(self.data, unknown={}, unknown_counts={}, unknown_other=0)
 
     def on_enter_complete(self, event: str, at: datetime, **kwargs: Any) -> None:
@@ -213,7 +265,50 @@ class GateModel(ActorModel[GateData]):
             forced_by=kwargs.get("by"),
             forced_reason=kwargs.get("reason"),
         )
-        self.outbox.append(entry)
+        place(self.outbox, entry)
+        trigger = self.trigger
+        self._announce(
+            LifecycleEvent.TRIGGERED,
+            at,
+            reason=reason,
+            trigger_id=trigger.trigger_id,
+            missing=trigger.missing,
+            correlation_id=trigger.correlation_id,
+        )
+
+    # -- announcements and alerts (each once per generation) --------------------------------
+
+    def _announce(self, event: LifecycleEvent, at: datetime, **fields: Any) -> None:
+        announce(
+            self.spec,
+            self.announced,
+            self.outbox,
+            key=self.snapshot.key,
+            generation=self.generation,
+            event=event,
+            at=at,
+            **fields,
+        )
+
+    def _alert(self, reason: str, at: datetime, *, summary: str, **fields: Any) -> None:
+        raise_alert(
+            self.spec,
+            self.announced,
+            self.outbox,
+            key=self.snapshot.key,
+            generation=self.generation,
+            reason=reason,
+            summary=f"{self.spec.name}/{self.snapshot.key}: {summary}",
+            at=at,
+            correlation_id=self._correlation_id(),
+            **fields,
+        )
+
+    def _correlation_id(self) -> str | None:
+        if self.trigger is not None and self.trigger.correlation_id:
+            return self.trigger.correlation_id
+        records = list(self.done.values()) or list(self.failures.values())
+        return max(records, key=lambda r: r.received_at).correlation_id if records else None
 
     def cause(self, event: str, kwargs: dict[str, Any]) -> str:
         completion: Completion | None = kwargs.get("completion")

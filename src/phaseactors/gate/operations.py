@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from ..alerts.log import log_published_alert
 from ..core import telemetry
 from ..core.clock import Clock, utcnow
 from ..core.events import Event
 from ..core.publisher import Publisher
 from ..core.runtime import DEFAULT_LEASE, Delivery, Runtime
+from ..core.snapshot import OutboxEntry
 from ..core.store import Store
 from .actor import GateActor
 from .completion import Completion
@@ -47,6 +49,13 @@ class GateRuntime(Runtime[GateData]):
         delivery = super().send(key, event)
         _observe(self.spec, delivery, event.at)
         return delivery
+
+    def _publish(self, key: str, entry: OutboxEntry, owner: str) -> str | None:
+        """The kernel's publish, and the ERROR line of an alert once it is published."""
+        message_id = super()._publish(key, entry, owner)
+        if message_id is not None:
+            log_published_alert(entry, message_id)
+        return message_id
 
     def deliver(self, completion: Completion) -> Delivery[GateData]:
         """Apply one completion (duplicates and late ones included) and publish what is due."""

@@ -36,6 +36,10 @@ class GateSpec:
     failed_statuses: frozenset[Status] = frozenset({Status.FAILED})
     input_topic: str | None = None
     output_topic: str
+    lifecycle_topic: str | None = None
+    """Where the gate announces started, triggered and failed (None: no announcements)."""
+    alerts_topic: str | None = None
+    """Where the gate's alerts go (None: no alerts)."""
     aggregations: tuple[Aggregation, ...] = ()
     optional_quorum: float = 0.0
     deadlines: tuple[DeadlineTier, ...] = ()

@@ -6,31 +6,31 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from ..config import Settings
-from ..errors import SpecError, UnknownGate
+from ..errors import UnknownGate
 from ..limits import MAX_DURATION_DAYS
 from .aggregate import AGGREGATIONS, Aggregation
 from .completion import Status
+from .definitions import definition_files, read_definition, search_path
 from .keys import KeyFormat
 from .names import NameRules
 from .policy import DeadlineTier, Profile, parse_duration, parse_wall_time
 from .spec import DEFAULT_PROFILE, GateSpec
+from .toml_table import NAME, TomlTable
 
 __all__ = [
     "available_gates",
     "default_search",
     "find_gate",
+    "gate_files",
     "load_spec",
     "spec_from_mapping",
 ]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _NAME_RULES = (
     "strip_prefixes",
     "strip_suffixes",
@@ -39,6 +39,7 @@ _NAME_RULES = (
     "match_output_table",
 )
 _TOP_LEVEL = {
+    "kind",
     "name",
     "description",
     "key",
@@ -85,99 +86,28 @@ def _unknown(name: str, dirs: list[Path]) -> str:
 
 
 def available_gates(search: list[Path] | None = None) -> dict[str, Path]:
-    """Every gate file found by name in the search directories: name → path (the first one
-    found wins, as in :func:`find_gate`)."""
-    found: dict[str, Path] = {}
-    for directory in search if search is not None else default_search():
-        if directory.is_dir():
-            for path in sorted(directory.glob("*.toml")):
-                found.setdefault(path.stem, path)
-    return found
+    """Every gate file found by name in the search directories (pipelines left out): name →
+    path (the first one found wins, as in :func:`find_gate`)."""
+    return {path.stem: path for path in definition_files("gate", search)}
 
 
 def default_search() -> list[Path]:
     """Where gate files are looked up by name (see :func:`find_gate`)."""
-    dirs = list(Settings.from_env().machines)
-    dirs.append(Path.cwd() / "machines")
-    package = Path(__file__).resolve().parents[1]
-    for shipped in (package / "machines", package.parents[1] / "machines"):
-        if shipped.is_dir() and shipped not in dirs:
-            dirs.append(shipped)
-            break
-    return dirs
+    return search_path()
+
+
+def gate_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """The gate files in ``directory`` (its pipeline definitions left out), by name."""
+    return definition_files("gate", [Path(directory)])
 
 
 def load_spec(name_or_path: str | os.PathLike[str]) -> GateSpec:
     """Load and validate a gate definition by name or path."""
     path = find_gate(name_or_path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(str(path), "<toml>", str(exc)) from None
-    except OSError as exc:
-        raise SpecError(str(path), "<file>", exc.strerror or str(exc)) from None
-    return spec_from_mapping(data, source=str(path))
+    return spec_from_mapping(read_definition(path), source=str(path))
 
 
-class _Fields:
-    """Typed access to one TOML table, raising :class:`SpecError` with the field's path."""
-
-    def __init__(self, source: str, data: Any, path: str = "") -> None:
-        self.source = source
-        self.path = path
-        if not isinstance(data, Mapping):
-            self.fail(path or "<root>", f"must be a table, got {type(data).__name__}")
-        self.data: Mapping[str, Any] = data
-
-    def fail(self, name: str, problem: str) -> NoReturn:
-        raise SpecError(self.source, name, problem)
-
-    def where(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def only(self, allowed: set[str]) -> None:
-        for name in self.data:
-            if name not in allowed:
-                self.fail(self.where(name), f"unknown field; expected one of {sorted(allowed)}")
-
-    def table(self, name: str, required: bool = True) -> _Fields:
-        if name not in self.data:
-            if required:
-                self.fail(self.where(name), "missing table")
-            return _Fields(self.source, {}, self.where(name))
-        return _Fields(self.source, self.data[name], self.where(name))
-
-    def text(self, name: str, default: str | None = None) -> str:
-        value = self.data.get(name, default)
-        if value is None:
-            self.fail(self.where(name), "missing")
-        if not isinstance(value, str) or not value.strip():
-            self.fail(self.where(name), f"must be a non-empty string, got {value!r}")
-        return str(value).strip()
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self.data.get(name, default)
-        if not isinstance(value, bool):
-            self.fail(self.where(name), f"must be true or false, got {value!r}")
-        return bool(value)
-
-    def names(self, name: str, default: tuple[str, ...] | None = None) -> tuple[str, ...]:
-        value = self.data.get(name, default)
-        if value is None:
-            self.fail(self.where(name), "missing")
-        if not isinstance(value, list | tuple):
-            self.fail(self.where(name), f"must be a list of names, got {value!r}")
-        seen: set[str] = set()
-        for i, item in enumerate(value):
-            if not isinstance(item, str) or not _NAME.fullmatch(item):
-                self.fail(f"{self.where(name)}[{i}]", f"{item!r} is not a valid name")
-            if item in seen:
-                self.fail(f"{self.where(name)}[{i}]", f"{item!r} is listed twice")
-            seen.add(item)
-        return tuple(value)
-
-
-def _statuses(fields: _Fields, name: str, default: tuple[str, ...]) -> frozenset[Status]:
+def _statuses(fields: TomlTable, name: str, default: tuple[str, ...]) -> frozenset[Status]:
     values = fields.names(name, default)
     known = {s.value for s in Status}
     for i, value in enumerate(values):
@@ -188,13 +118,18 @@ def _statuses(fields: _Fields, name: str, default: tuple[str, ...]) -> frozenset
 
 def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> GateSpec:
     """Validate parsed TOML (or any mapping of the same shape) into a :class:`GateSpec`."""
-    root = _Fields(source, data)
+    root = TomlTable(source, data)
+    kind = root.data.get("kind", "gate")
+    if kind == "pipeline":
+        root.fail("kind", "this is a pipeline definition, not a gate (see docs/pipeline.md)")
+    if kind != "gate":
+        root.fail("kind", f"must be 'gate' (or absent), got {kind!r}")
     root.only(_TOP_LEVEL)
     name = root.text("name")
-    if not _NAME.fullmatch(name):
+    if not NAME.fullmatch(name):
         root.fail("name", f"{name!r} may only use letters, digits, '_', '.', '-'")
     topics = root.table("topics")
-    topics.only({"input", "output"})
+    topics.only({"input", "output", "lifecycle", "alerts"})
     done, failed = _statuses_section(root)
     required, optional = _processors_section(root)
     expected = set(required) | set(optional)
@@ -214,6 +149,8 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
         failed_statuses=failed,
         input_topic=topics.text("input") if "input" in topics.data else None,
         output_topic=topics.text("output"),
+        lifecycle_topic=_optional_text(topics, "lifecycle"),
+        alerts_topic=_optional_text(topics, "alerts"),
         aggregations=_aggregate_section(root),
         optional_quorum=_fraction_field(policy, "optional_quorum", 0.0),
         deadlines=deadlines,
@@ -221,7 +158,7 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
     )
 
 
-def _key_section(root: _Fields) -> KeyFormat:
+def _key_section(root: TomlTable) -> KeyFormat:
     key = root.table("key")
     key.only({"field", "format", "timezone", "pattern"})
     key_format = key.text("format", "date")
@@ -238,7 +175,7 @@ def _key_section(root: _Fields) -> KeyFormat:
         key.fail(key.where("timezone" if "zone" in str(exc) else "pattern"), str(exc))
 
 
-def _statuses_section(root: _Fields) -> tuple[frozenset[Status], frozenset[Status]]:
+def _statuses_section(root: TomlTable) -> tuple[frozenset[Status], frozenset[Status]]:
     statuses = root.table("statuses", required=False)
     statuses.only({"done", "failed"})
     done = _statuses(statuses, "done", ("success", "partial", "no_data"))
@@ -251,7 +188,7 @@ def _statuses_section(root: _Fields) -> tuple[frozenset[Status], frozenset[Statu
     return done, failed
 
 
-def _processors_section(root: _Fields) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _processors_section(root: TomlTable) -> tuple[tuple[str, ...], tuple[str, ...]]:
     processors = root.table("processors")
     processors.only({"required", "optional"})
     required = processors.names("required")
@@ -263,7 +200,7 @@ def _processors_section(root: _Fields) -> tuple[tuple[str, ...], tuple[str, ...]
     return required, optional
 
 
-def _aliases_section(root: _Fields, expected: set[str]) -> dict[str, str]:
+def _aliases_section(root: TomlTable, expected: set[str]) -> dict[str, str]:
     aliases = root.table("aliases", required=False)
     for alias, target in aliases.data.items():
         if not isinstance(target, str) or target not in expected:
@@ -273,7 +210,7 @@ def _aliases_section(root: _Fields, expected: set[str]) -> dict[str, str]:
     return dict(aliases.data)
 
 
-def _names_section(root: _Fields) -> NameRules:
+def _names_section(root: TomlTable) -> NameRules:
     rules = root.table("names", required=False)
     rules.only(
         {
@@ -293,7 +230,7 @@ def _names_section(root: _Fields) -> NameRules:
     )
 
 
-def _aggregate_section(root: _Fields) -> tuple[Aggregation, ...]:
+def _aggregate_section(root: TomlTable) -> tuple[Aggregation, ...]:
     aggregations = []
     aggregate = root.table("aggregate", required=False)
     for agg_name in aggregate.data:
@@ -306,20 +243,20 @@ def _aggregate_section(root: _Fields) -> tuple[Aggregation, ...]:
     return tuple(aggregations)
 
 
-def _fraction_field(fields: _Fields, name: str, default: float) -> float:
+def _fraction_field(fields: TomlTable, name: str, default: float) -> float:
     value = fields.data.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         fields.fail(fields.where(name), f"must be a fraction between 0 and 1, got {value!r}")
     return float(value)
 
 
-def _deadlines(root: _Fields) -> tuple[DeadlineTier, ...]:
+def _deadlines(root: TomlTable) -> tuple[DeadlineTier, ...]:
     entries = root.data.get("deadlines", [])
     if not isinstance(entries, list):
         root.fail("deadlines", "must be an array of tables ([[deadlines]])")
     tiers: list[DeadlineTier] = []
     for i, entry in enumerate(entries):
-        tier = _Fields(root.source, entry, f"deadlines[{i}]")
+        tier = TomlTable(root.source, entry, f"deadlines[{i}]")
         tier.only(
             {
                 "name",
@@ -366,7 +303,7 @@ def _deadlines(root: _Fields) -> tuple[DeadlineTier, ...]:
 
 
 def _int_field(
-    fields: _Fields, name: str, default: int, *, minimum: int, maximum: int = MAX_DURATION_DAYS
+    fields: TomlTable, name: str, default: int, *, minimum: int, maximum: int = MAX_DURATION_DAYS
 ) -> int:
     value = fields.data.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
@@ -377,7 +314,7 @@ def _int_field(
 
 
 def _profiles(
-    root: _Fields, expected: set[str], tiers: tuple[DeadlineTier, ...]
+    root: TomlTable, expected: set[str], tiers: tuple[DeadlineTier, ...]
 ) -> tuple[Profile, ...]:
     table = root.table("profiles", required=False)
     profiles = []
@@ -432,7 +369,11 @@ def _profiles(
     return tuple(profiles)
 
 
-def _free_text_list(fields: _Fields, name: str) -> tuple[str, ...]:
+def _optional_text(fields: TomlTable, name: str) -> str | None:
+    return fields.text(name) if name in fields.data else None
+
+
+def _free_text_list(fields: TomlTable, name: str) -> tuple[str, ...]:
     value = fields.data.get(name, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         fields.fail(fields.where(name), f"must be a list of non-empty strings, got {value!r}")

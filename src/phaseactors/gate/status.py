@@ -73,6 +73,8 @@ class GateStatus:
     trigger: Trigger | None
     pending_outbox: tuple[OutboxEntry, ...]
     history: tuple[HistoryEntry, ...]
+    announced: tuple[str, ...] = ()
+    """The announcements and alerts this generation decided (``started``, ``alert/failed``)."""
 
     @property
     def expected(self) -> tuple[str, ...]:
@@ -134,6 +136,7 @@ class GateStatus:
                 }
             ),
             "pending_outbox": [outbox_entry_json(e) for e in self.pending_outbox],
+            "announced": list(self.announced),
             "history": [history_json(h) for h in self.history],
         }
 
@@ -178,4 +181,5 @@ def gate_status(spec: GateSpec, snapshot: Snapshot[GateData]) -> GateStatus:
         trigger=data.trigger,
         pending_outbox=snapshot.outbox,
         history=snapshot.history,
+        announced=data.announced,
     )

@@ -18,6 +18,7 @@ __all__ = ["CloudLoggingFormatter", "configure_cloud_logging", "span_from", "tra
 #: Fields copied into the entry when the delivery or the record has them.
 FIELDS = (
     "gate",
+    "pipeline",
     "key",
     "processor",
     "execution_id",
@@ -28,6 +29,7 @@ FIELDS = (
     "trigger_id",
     "reason",
     "published",
+    "alert",
 )
 TRACE = "logging.googleapis.com/trace"
 SPAN = "logging.googleapis.com/spanId"

@@ -1,9 +1,11 @@
-"""The deploy plan of phaseactors gates on Google Cloud, and an executor that can run it twice.
+"""The deploy plan of phaseactors gates (and pipeline runs) on Google Cloud, and an executor
+that can run it twice.
 
-:func:`build_plan` turns a :class:`Target` (project, region, function source) and the gate
-definitions into a :class:`Plan` without touching the cloud: an ordered list of
-:class:`Step` s, each naming the resource it ensures, the command that describes it (JSON on
-stdout), the commands that create or update it and the checks that tell which is needed.
+:func:`build_plan` turns a :class:`Target` (project, region, function source), the gate
+definitions and the pipeline definitions into a :class:`Plan` without touching the cloud: an
+ordered list of :class:`Step` s, each naming the resource it ensures, the command that
+describes it (JSON on stdout), the commands that create or update it and the checks that tell
+which is needed.
 :func:`execute` runs a plan through a :data:`Runner`: it describes every resource first,
 creates what is missing, updates what differs and reports the rest unchanged, so a second run
 against the state the first one left changes nothing.
@@ -28,6 +30,7 @@ from attrs import field, frozen
 
 from ..errors import ConfigurationError, DeployFailed, PrerequisiteMissing
 from ..gate.spec import GateSpec
+from ..pipeline.spec import PipelineSpec
 
 __all__ = [
     "DEAD_LETTER_RETENTION",
@@ -483,7 +486,8 @@ INVOKER_ACCOUNT = "phaseactors-invoker"
 
 @frozen
 class GateResources:
-    """The names of one gate's resources."""
+    """The names of one gate's resources (or a pipeline's: its input is the lifecycle topic,
+    its output the alerts topic, see :meth:`of_pipeline`)."""
 
     gate: str
     input_topic: str
@@ -514,6 +518,23 @@ class GateResources:
             sweep_account=_bounded(f"pa-{slug}", "sweep", 30),
         )
 
+    @classmethod
+    def of_pipeline(cls, spec: PipelineSpec) -> GateResources:
+        slug = _slug(spec.name)
+        dead_letter = f"{spec.lifecycle_topic}-dead-letter"
+        function = _bounded("phaseactors", slug, 49)
+        return cls(
+            gate=spec.name,
+            input_topic=spec.lifecycle_topic,
+            output_topic=spec.alerts_topic,
+            dead_letter_topic=dead_letter,
+            dead_letter_subscription=f"{dead_letter}-sub",
+            function=function,
+            sweep_function=f"{function}-sweep",
+            handle_account=_bounded(f"pa-{slug}", "handle", 30),
+            sweep_account=_bounded(f"pa-{slug}", "sweep", 30),
+        )
+
 
 def source_digest(source: Path) -> str:
     """A digest of what the function runs (``main.py``, ``requirements.txt``, ``vendor/``,
@@ -531,7 +552,9 @@ def source_digest(source: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def check_source(source: Path, specs: Sequence[GateSpec]) -> list[str]:
+def check_source(
+    source: Path, specs: Sequence[GateSpec], pipelines: Sequence[PipelineSpec] = ()
+) -> list[str]:
     """What is missing from a staged function source: each problem as a sentence."""
     problems = []
     for name in ("main.py", "requirements.txt"):
@@ -542,7 +565,8 @@ def check_source(source: Path, specs: Sequence[GateSpec]) -> list[str]:
             wheel = line.split("#")[0].strip().split("[")[0]
             if wheel.startswith("./") and not (source / wheel).is_file():
                 problems.append(f"{source / wheel} is missing: build the wheel (deploy.sh does)")
-    for spec in specs:
+    definitions: list[GateSpec | PipelineSpec] = [*specs, *pipelines]
+    for spec in definitions:
         copy = source / "machines" / f"{spec.name}.toml"
         if not copy.is_file():
             problems.append(f"{copy} is missing: copy machines/*.toml into the source")
@@ -554,14 +578,16 @@ def check_source(source: Path, specs: Sequence[GateSpec]) -> list[str]:
 # -- the index file ------------------------------------------------------------------------
 
 
-def index_config(specs: Iterable[GateSpec]) -> dict[str, Any]:
+def index_config(
+    specs: Iterable[GateSpec], pipelines: Iterable[PipelineSpec] = ()
+) -> dict[str, Any]:
     """The Firestore index configuration for these gates, in ``firestore.indexes.json``
     form: the ``(gate, at)`` indexes behind the newest-first listings of one gate's quarantine
     and of its resolved (purged or replayed) messages;
-    per gate the snapshot's fields exempt from indexing and the TTL of finished keys (the
-    store's queries each filter on one field, which single-field indexes serve); for the
+    per gate (and pipeline) the snapshot's fields exempt from indexing and the TTL of finished
+    keys (the store's queries each filter on one field, which single-field indexes serve); for the
     inbox the ``status`` index of the stranded-event query, its ``event`` exempt and its TTL."""
-    gates = sorted({spec.name for spec in specs})
+    gates = sorted({spec.name for spec in specs} | {spec.name for spec in pipelines})
     groups = [f"{COLLECTION_PREFIX}{gate}" for gate in gates]
     indexes = [
         {
@@ -597,9 +623,9 @@ def index_config(specs: Iterable[GateSpec]) -> dict[str, Any]:
     return {"indexes": indexes, "fieldOverrides": overrides}
 
 
-def render_index_config(specs: Iterable[GateSpec]) -> str:
+def render_index_config(specs: Iterable[GateSpec], pipelines: Iterable[PipelineSpec] = ()) -> str:
     """:func:`index_config` as the text of ``stores/firestore.indexes.json``."""
-    return json.dumps(index_config(specs), indent=2) + "\n"
+    return json.dumps(index_config(specs, pipelines), indent=2) + "\n"
 
 
 # -- building the plan ---------------------------------------------------------------------
@@ -746,7 +772,16 @@ class _Builder:
         )
 
     def dead_letter_subscription(self, names: GateResources, ack_deadline: int) -> None:
-        sub, topic = names.dead_letter_subscription, names.dead_letter_topic
+        self.kept_subscription(
+            names.dead_letter_subscription,
+            names.dead_letter_topic,
+            ack_deadline,
+            "Pub/Sub drops messages published to a topic without subscriptions;"
+            " this one keeps dead letters 7 days and never expires",
+        )
+
+    def kept_subscription(self, sub: str, topic: str, ack_deadline: int, why: str) -> None:
+        """A pull subscription that keeps a topic's messages 7 days and never expires."""
         settings = (
             f"--ack-deadline={ack_deadline}",
             f"--message-retention-duration={DEAD_LETTER_RETENTION}",
@@ -776,8 +811,7 @@ class _Builder:
                     Value("messageRetentionDuration", DEAD_LETTER_RETENTION_SECONDS),
                     Value("expirationPolicy", {}),
                 ),
-                why="Pub/Sub drops messages published to a topic without subscriptions;"
-                " this one keeps dead letters 7 days and never expires",
+                why=why,
             )
         )
 
@@ -1133,11 +1167,19 @@ def _prerequisites(target: Target) -> tuple[Prerequisite, ...]:
     )
 
 
-def build_plan(target: Target, specs: Sequence[GateSpec]) -> Plan:
-    """The deployment of these gates to ``target``, in order; nothing runs."""
-    if not specs:
+LIFECYCLE_WHY = "the gates' lifecycle announcements: the pipeline runs' input"
+ALERTS_WHY = "alerts of the gates and the pipeline runs"
+
+
+def build_plan(
+    target: Target, specs: Sequence[GateSpec], pipelines: Sequence[PipelineSpec] = ()
+) -> Plan:
+    """The deployment of these gates and pipeline runs to ``target``, in order; nothing
+    runs."""
+    if not specs and not pipelines:
         raise ConfigurationError("no gate to deploy")
     gates = [GateResources.of(spec) for spec in specs]
+    runs = [GateResources.of_pipeline(spec) for spec in pipelines]
     digest = source_digest(target.source)
     b = _Builder(target)
     for api in SERVICES:
@@ -1162,7 +1204,7 @@ def build_plan(target: Target, specs: Sequence[GateSpec]) -> Plan:
         "the Pub/Sub service agent signs the OIDC tokens of Eventarc's push requests as the"
         " invoker (needed where the agent predates April 2021)",
     )
-    for g in gates:
+    for g in [*gates, *runs]:
         for account_id, function in (
             (g.handle_account, g.function),
             (g.sweep_account, g.sweep_function),
@@ -1174,111 +1216,62 @@ def build_plan(target: Target, specs: Sequence[GateSpec]) -> Plan:
                 "reads and writes the gate's documents (Firestore has no narrower IAM scope)",
             )
 
-    for g in gates:
+    alerts_topics: set[str] = set()
+    for g, spec in zip(gates, specs, strict=True):
         b.topic(g.input_topic, "the processors' completion messages")
         b.topic(g.output_topic, "the gate's trigger messages")
-        b.topic(g.dead_letter_topic, "quarantined and undeliverable messages")
-        b.dead_letter_subscription(g, target.handle.timeout_seconds)
-        for account_id in (g.handle_account, g.sweep_account):
-            member = f"serviceAccount:{target.email(account_id)}"
-            for topic, what in (
-                (g.output_topic, "triggers"),
-                (g.dead_letter_topic, "quarantined messages"),
-            ):
-                b.role_on(
-                    "topic-binding",
-                    ("pubsub", "topics"),
-                    topic,
-                    member,
-                    "roles/pubsub.publisher",
-                    f"publishes {what}",
-                )
-        b.role_on(
-            "topic-binding",
-            ("pubsub", "topics"),
-            g.dead_letter_topic,
-            PUBSUB_AGENT,
-            "roles/pubsub.publisher",
-            "the Pub/Sub service agent forwards dead letters here",
+        outputs = [(g.output_topic, "triggers")]
+        if spec.lifecycle_topic:
+            b.topic(spec.lifecycle_topic, LIFECYCLE_WHY)
+            outputs.append((spec.lifecycle_topic, "lifecycle announcements"))
+        if spec.alerts_topic:
+            b.topic(spec.alerts_topic, ALERTS_WHY)
+            outputs.append((spec.alerts_topic, "alerts"))
+            alerts_topics.add(spec.alerts_topic)
+        _dead_letters(b, g, outputs)
+    for g, run in zip(runs, pipelines, strict=True):
+        b.topic(run.lifecycle_topic, LIFECYCLE_WHY)
+        b.topic(run.alerts_topic, ALERTS_WHY)
+        alerts_topics.add(run.alerts_topic)
+        _dead_letters(b, g, [(run.alerts_topic, "alerts")])
+    for topic in sorted(alerts_topics):
+        b.kept_subscription(
+            f"{topic}-sub",
+            topic,
+            target.handle.timeout_seconds,
+            "alerts are read from here (a pager, a chat hook); Pub/Sub drops messages"
+            " published to a topic without subscriptions",
         )
 
     b.rules()
-    config = index_config(specs)
+    config = index_config(specs, pipelines)
     for index in config["indexes"]:
         b.composite_index(index)
     for override in config["fieldOverrides"]:
         b.field_override(override)
 
     for g, spec in zip(gates, specs, strict=True):
-        env = {
-            "PHASEACTORS_GATE": spec.name,
-            "PHASEACTORS_MACHINES": "machines",
-            "PHASEACTORS_STORE": target.store_url,
-            "PHASEACTORS_PUBLISHER": f"pubsub://{target.project}",
-            "PHASEACTORS_DEAD_LETTER_TOPIC": g.dead_letter_topic,
-        }
-        b.function(
-            FunctionSpec(
-                name=g.function,
-                entry_point="handle",
-                trigger=(
-                    f"--trigger-topic={g.input_topic}",
-                    "--retry",
-                    f"--trigger-service-account={invoker_email}",
-                ),
-                sizing=target.handle,
-                account=target.email(g.handle_account),
-                env=env,
-                digest=digest,
-                checks=(
-                    Value(
-                        "eventTrigger.pubsubTopic",
-                        f"projects/{target.project}/topics/{g.input_topic}",
-                    ),
-                    Value("eventTrigger.retryPolicy", "RETRY_POLICY_RETRY"),
-                    Value("eventTrigger.serviceAccountEmail", invoker_email),
-                ),
-                why="applies completions; with --retry a raised (transient) error is redelivered",
-            )
+        _functions(
+            b,
+            g,
+            env={"PHASEACTORS_GATE": spec.name},
+            entry_points=("handle", "sweep"),
+            digest=digest,
+            invoker=invoker,
+            why="applies completions; with --retry a raised (transient) error is redelivered",
+            sweep_why="re-drives due deadlines, stuck triggers and stranded inbox events",
         )
-        b.role_on(
-            "invoker-binding",
-            ("run", "services"),
-            g.function,
-            invoker,
-            "roles/run.invoker",
-            "Eventarc pushes to the function as the invoker account",
+    for g, run in zip(runs, pipelines, strict=True):
+        _functions(
+            b,
+            g,
+            env={"PHASEACTORS_PIPELINE": run.name},
+            entry_points=("handle_lifecycle", "sweep_pipeline"),
+            digest=digest,
+            invoker=invoker,
+            why="applies the gates' announcements to the pipeline runs; retried when it raises",
+            sweep_why="passes due handoff and overall deadlines, re-drives stuck alerts",
         )
-        subscription = b.trigger_subscription(g, target.handle.timeout_seconds)
-        b.role_on(
-            "subscription-binding",
-            ("pubsub", "subscriptions"),
-            subscription,
-            PUBSUB_AGENT,
-            "roles/pubsub.subscriber",
-            "the Pub/Sub service agent acknowledges what it moves to the dead-letter topic",
-        )
-        b.function(
-            FunctionSpec(
-                name=g.sweep_function,
-                entry_point="sweep",
-                trigger=("--trigger-http", "--no-allow-unauthenticated"),
-                sizing=target.sweep,
-                account=target.email(g.sweep_account),
-                env=env,
-                digest=digest,
-                why="re-drives due deadlines, stuck triggers and stranded inbox events",
-            )
-        )
-        b.role_on(
-            "invoker-binding",
-            ("run", "services"),
-            g.sweep_function,
-            invoker,
-            "roles/run.invoker",
-            "Cloud Scheduler calls the sweep as the invoker account",
-        )
-        b.scheduler_job(g, invoker_email)
 
     return Plan(
         project=target.project,
@@ -1287,6 +1280,116 @@ def build_plan(target: Target, specs: Sequence[GateSpec]) -> Plan:
         lookups=tuple(b.lookups.values()),
         prerequisites=_prerequisites(target),
     )
+
+
+def _dead_letters(b: _Builder, g: GateResources, outputs: Sequence[tuple[str, str]]) -> None:
+    """The dead-letter topic and its subscription, and who may publish where: the runtime
+    accounts on their outputs and the dead-letter topic, the Pub/Sub agent on the latter."""
+    b.topic(g.dead_letter_topic, "quarantined and undeliverable messages")
+    b.dead_letter_subscription(g, b.target.handle.timeout_seconds)
+    for account_id in (g.handle_account, g.sweep_account):
+        member = f"serviceAccount:{b.target.email(account_id)}"
+        for topic, what in (*outputs, (g.dead_letter_topic, "quarantined messages")):
+            b.role_on(
+                "topic-binding",
+                ("pubsub", "topics"),
+                topic,
+                member,
+                "roles/pubsub.publisher",
+                f"publishes {what}",
+            )
+    b.role_on(
+        "topic-binding",
+        ("pubsub", "topics"),
+        g.dead_letter_topic,
+        PUBSUB_AGENT,
+        "roles/pubsub.publisher",
+        "the Pub/Sub service agent forwards dead letters here",
+    )
+
+
+def _functions(
+    b: _Builder,
+    g: GateResources,
+    *,
+    env: Mapping[str, str],
+    entry_points: tuple[str, str],
+    digest: str,
+    invoker: str,
+    why: str,
+    sweep_why: str,
+) -> None:
+    """The handle function on the input topic (retried, dead-lettered) and the sweep behind
+    Cloud Scheduler, both invoked as the invoker account."""
+    t = b.target
+    invoker_email = t.email(INVOKER_ACCOUNT)
+    handle, sweep = entry_points
+    environment = {
+        **env,
+        "PHASEACTORS_MACHINES": "machines",
+        "PHASEACTORS_STORE": t.store_url,
+        "PHASEACTORS_PUBLISHER": f"pubsub://{t.project}",
+        "PHASEACTORS_DEAD_LETTER_TOPIC": g.dead_letter_topic,
+    }
+    b.function(
+        FunctionSpec(
+            name=g.function,
+            entry_point=handle,
+            trigger=(
+                f"--trigger-topic={g.input_topic}",
+                "--retry",
+                f"--trigger-service-account={invoker_email}",
+            ),
+            sizing=t.handle,
+            account=t.email(g.handle_account),
+            env=environment,
+            digest=digest,
+            checks=(
+                Value("eventTrigger.pubsubTopic", f"projects/{t.project}/topics/{g.input_topic}"),
+                Value("eventTrigger.retryPolicy", "RETRY_POLICY_RETRY"),
+                Value("eventTrigger.serviceAccountEmail", invoker_email),
+            ),
+            why=why,
+        )
+    )
+    b.role_on(
+        "invoker-binding",
+        ("run", "services"),
+        g.function,
+        invoker,
+        "roles/run.invoker",
+        "Eventarc pushes to the function as the invoker account",
+    )
+    subscription = b.trigger_subscription(g, t.handle.timeout_seconds)
+    b.role_on(
+        "subscription-binding",
+        ("pubsub", "subscriptions"),
+        subscription,
+        PUBSUB_AGENT,
+        "roles/pubsub.subscriber",
+        "the Pub/Sub service agent acknowledges what it moves to the dead-letter topic",
+    )
+    b.function(
+        FunctionSpec(
+            name=g.sweep_function,
+            entry_point=sweep,
+            trigger=("--trigger-http", "--no-allow-unauthenticated"),
+            sizing=t.sweep,
+            account=t.email(g.sweep_account),
+            env=environment,
+            digest=digest,
+            why=sweep_why,
+        )
+    )
+    b.role_on(
+        "invoker-binding",
+        ("run", "services"),
+        g.sweep_function,
+        invoker,
+        "roles/run.invoker",
+        "Cloud Scheduler calls the sweep as the invoker account",
+    )
+    b.scheduler_job(g, invoker_email)
 
 
 # -- executing a plan ----------------------------------------------------------------------
