@@ -11,6 +11,7 @@ from ..core.untrusted import printable
 from ..errors import PhaseactorsError
 from . import deliver, demo, deploy, diagram, listing, operate, serve, stats, status, sweep
 from .common import exit_code_for
+from .definitions import register_definition_verbs
 
 __all__ = ["build_parser", "main"]
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for verb in (demo, status, listing, stats, deliver, sweep, operate, serve, diagram, deploy):
         verb.register(subparsers)
+    register_definition_verbs(subparsers)
     return parser
 
 

@@ -15,7 +15,7 @@ from ..core.untrusted import printable
 from ..gate.data import CompletionRecord
 from ..gate.status import GateStatus
 
-__all__ = ["render_history", "render_status", "table"]
+__all__ = ["definition_lines", "render_history", "render_status", "table"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -55,6 +55,7 @@ def render_status(status: GateStatus, *, history: bool = True) -> str:
         f"{status.gate} / {printable(status.key)}: {status.state.upper()}"
         f"  (generation {status.generation}, version {status.version})"
     ]
+    lines += definition_lines(status)
     if status.failed_reason:
         lines.append(f"failed: {printable(status.failed_reason)}")
     trigger = status.trigger
@@ -115,6 +116,34 @@ def render_status(status: GateStatus, *, history: bool = True) -> str:
     if history and status.history:
         lines += ["", render_history(status.history)]
     return "\n".join(lines)
+
+
+def definition_lines(status: GateStatus) -> list[str]:
+    """Which definition the key decides by and, when the gate file has changed since, how."""
+    view = status.definition
+    if view is None:
+        return []
+    if view.fingerprint is None:
+        return [
+            f"definition: not recorded yet (a key from before versioned definitions);"
+            f" its next change pins it to the current one, {view.current}"
+        ]
+    seen = f", first seen {view.first_seen:%Y-%m-%dT%H:%M:%S}Z" if view.first_seen else ""
+    if not view.drifted:
+        return [f"definition: {view.fingerprint}{seen} (the gate file's current one)"]
+    policy = (
+        "pinned: it decides by its own definition until migrated (on_change = pin)"
+        if view.on_change == "pin"
+        else "it adopts the current one at its next completion or tick (on_change = adopt)"
+    )
+    lines = [
+        f"definition: {view.fingerprint}{seen}; the gate file's is now {view.current}",
+        f"  {policy}; `phaseactors migrate` moves it now",
+    ]
+    if not view.known:
+        lines.append("  its definition is not in the store: shown against the current file")
+    lines.extend(printable(f"  changed: {change.text()}") for change in view.changes)
+    return lines
 
 
 def _row(name: str, kind: str, state: str, record: CompletionRecord) -> tuple[Any, ...]:

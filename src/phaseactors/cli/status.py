@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..gate.status import gate_status
 from .common import EXIT_PERMANENT, add_common, emit_json, open_runtime
 from .render import render_status
 
@@ -26,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
             emit_json({"gate": spec.name, "key": args.key, "state": None, "error": message})
         print(message, file=sys.stderr)
         return EXIT_PERMANENT
-    status = gate_status(spec, snapshot)
+    status = runtime.status(snapshot)
     if args.json:
         emit_json(status.to_json())
     else:

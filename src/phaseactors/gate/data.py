@@ -147,6 +147,10 @@ class GateData:
     )
     profile: str = "default"
     deadlines_passed: tuple[str, ...] = ()
+    definition: str | None = None
+    """The fingerprint of the definition this generation decides under (recorded in the
+    store's definitions); None for a key no event has changed since before definitions were
+    versioned, which is pinned to the current definition at its next change."""
 
 
 def _record_to_json(record: CompletionRecord, *, under: str | None = None) -> dict[str, Any]:
@@ -230,6 +234,7 @@ def encode_gate_data(data: GateData) -> dict[str, Any]:
         "failure_kind": data.failure_kind,
         "profile": data.profile,
         "deadlines_passed": list(data.deadlines_passed),
+        **({"definition": data.definition} if data.definition else {}),
     }
 
 
@@ -252,6 +257,7 @@ def decode_gate_data(doc: Mapping[str, Any]) -> GateData:
         failure_kind=doc.get("failure_kind"),
         profile=doc.get("profile", "default"),
         deadlines_passed=tuple(doc.get("deadlines_passed") or ()),
+        definition=doc.get("definition"),
     )
 
 

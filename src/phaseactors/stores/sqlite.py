@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from ..core.actor import Actor
 from ..core.clock import format_utc, parse_utc
+from ..core.definitions import DefinitionRecord
 from ..core.events import Event
 from ..core.snapshot import Snapshot
 from ..errors import ContentionError, StoreRejected, StoreUnavailable
@@ -60,6 +61,16 @@ CREATE TABLE IF NOT EXISTS quarantine (
     source TEXT NOT NULL,
     message_id TEXT,
     raw TEXT NOT NULL
+);
+"""
+# Versioned definitions, one row per (gate, fingerprint), written once and never updated.
+_DEFINITIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS definitions (
+    gate TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (gate, fingerprint)
 );
 """
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -102,7 +113,7 @@ class SqliteStore(OptimisticStore):
             try:
                 conn = self._conn()
                 conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
+                conn.executescript(_SCHEMA + _DEFINITIONS_SCHEMA)
                 return
             except sqlite3.OperationalError as exc:
                 if not _locked(exc) or time.monotonic() > deadline:
@@ -244,6 +255,41 @@ class SqliteStore(OptimisticStore):
         for (doc,) in rows:
             yield actor.decode(json.loads(doc))
 
+    def record_definition(self, record: DefinitionRecord) -> DefinitionRecord:
+        with self._errors("record definition"):
+            self._execute(
+                "INSERT INTO definitions (gate, fingerprint, recorded_at, doc) VALUES (?,?,?,?)"
+                " ON CONFLICT (gate, fingerprint) DO NOTHING",
+                (
+                    record.actor,
+                    record.fingerprint,
+                    format_utc(record.recorded_at),
+                    json.dumps(record.document, sort_keys=True, separators=(",", ":")),
+                ),
+            )
+        kept = self.definition(record.actor, record.fingerprint)
+        assert kept is not None  # just written, or written before
+        return kept
+
+    def definition(self, actor: str, fingerprint: str) -> DefinitionRecord | None:
+        with self._errors("read definition"):
+            row = self._execute(
+                "SELECT recorded_at, doc FROM definitions WHERE gate=? AND fingerprint=?",
+                (actor, fingerprint),
+            ).fetchone()
+        if row is None:
+            return None
+        return _definition(actor, fingerprint, *row)
+
+    def definitions(self, actor: str) -> list[DefinitionRecord]:
+        with self._errors("read definitions"):
+            rows = self._execute(
+                "SELECT fingerprint, recorded_at, doc FROM definitions WHERE gate=?"
+                " ORDER BY recorded_at, rowid",
+                (actor,),
+            ).fetchall()
+        return [_definition(actor, *row) for row in rows]
+
     def quarantine(self, record: Quarantined) -> None:
         with self._errors("quarantine"):
             self._execute(
@@ -281,6 +327,15 @@ class SqliteStore(OptimisticStore):
         if conn is not None and self._local.pid == os.getpid():
             conn.close()
         self._local = threading.local()
+
+
+def _definition(actor: str, fingerprint: str, recorded_at: str, doc: str) -> DefinitionRecord:
+    return DefinitionRecord(
+        actor=actor,
+        fingerprint=fingerprint,
+        document=json.loads(doc),
+        recorded_at=parse_utc(recorded_at),
+    )
 
 
 def _locked(error: sqlite3.Error) -> bool:
