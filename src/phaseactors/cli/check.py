@@ -14,6 +14,7 @@ import argparse
 from typing import Any
 
 from ..core.untrusted import printable
+from ..errors import SpecError, UnknownGate
 from ..gate.changes import Change, definition_changes, spec_changes
 from ..gate.spec import GateSpec
 from ..gate.spec_loader import load_spec
@@ -38,8 +39,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = load_spec(args.gate_file)  # an invalid file raises SpecError: exit 2
-    other = load_spec(args.against) if args.against else None
+    try:
+        spec = load_spec(args.gate_file)
+        other = load_spec(args.against) if args.against else None
+    except (SpecError, UnknownGate) as error:
+        if args.json:
+            emit_json({"valid": False, "error": str(error)})
+        raise  # reported on stderr, exit 2
     deciding = definition_changes(other.definition, spec.definition) if other else ()
     rest = spec_changes(other, spec) if other else ()
     if args.json:

@@ -123,12 +123,12 @@ def _print(gate: str, current: str, results: list[MigrationResult], *, dry_run: 
     if not results:
         print(f"{gate}: no key to migrate to definition {current}")
         return
-    verb = "would" if dry_run else "did"
+    verb = "would do" if dry_run else "did"
     done = "dry run: nothing changed" if dry_run else "applied"
     print(f"{gate}: to definition {current} ({done})")
     print(
         table(
-            ("key", "state", "definition", f"what it {verb} do", "state after"),
+            ("key", "state", "definition", f"what it {verb}", "state after"),
             [
                 (r.key, r.state, r.definition or "(not recorded)", r.text(), r.state_after)
                 for r in results
