@@ -7,7 +7,7 @@ it is now, because it only helps reports find their processor or says where the 
 - **aliases and name rules**: a new alias counts for keys in flight. An alias whose target is a
   processor the key expects applies as written; an alias that *names* one — the file renamed
   ``old`` to ``new`` and keeps ``old = "new"`` — is read both ways for such a key, so reports
-  under the new name count as the old one it expects.
+  under the new name (or any alias of it) count as the old one it expects.
 - **topics**: a trigger decided from now on goes to today's output topic (an entry already in
   the outbox keeps the topic it was decided with);
 - **aggregations** (the trigger's payload), the key's field and format, ``on_change``.
@@ -33,12 +33,21 @@ def pinned_spec(current: GateSpec, definition: GateDefinition) -> GateSpec:
     """The gate as a key pinned to ``definition`` sees it: that definition's deciding fields,
     today's aliases (linked to the pinned names), name rules, topics and aggregations."""
     expected = set(definition.expected)
+    # `old = "new"`: a processor the key expects as `old` is expected today as `new`.
+    renamed = {
+        target: alias
+        for alias, target in current.aliases.items()
+        if alias in expected and target not in expected
+    }
     aliases: dict[str, str] = {}
     for alias, target in current.aliases.items():
-        if target in expected:
-            aliases[alias] = target
-        elif alias in expected and target not in expected:  # a rename: `old = "new"`
-            aliases.setdefault(target, alias)
+        if alias in expected:  # the key's own name for it
+            continue
+        pinned = target if target in expected else renamed.get(target)
+        if pinned is not None:  # an alias of a renamed processor reaches its old name too
+            aliases[alias] = pinned
+    for new, old in renamed.items():
+        aliases.setdefault(new, old)
     return attrs.evolve(
         current,
         key=attrs.evolve(current.key, timezone=definition.timezone),
