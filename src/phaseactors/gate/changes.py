@@ -72,7 +72,7 @@ class Change:
 
 def _shown(value: Any) -> str:
     if isinstance(value, str):
-        return value
+        return value or '""'
     if isinstance(value, Mapping):
         return ", ".join(f"{k} {_shown(v)}" for k, v in value.items() if v not in (None, []))
     return json.dumps(value)

@@ -53,7 +53,9 @@ class MigrationResult:
         if self.action == "refused":
             return f"not migrated: {self.reason}"
         if self.missing:
-            return f"wait for {len(self.missing)} more: {', '.join(self.missing)}"
+            shown = ", ".join(self.missing[:3])
+            more = f" (+{len(self.missing) - 3} more)" if len(self.missing) > 3 else ""
+            return f"wait for {len(self.missing)} more: {shown}{more}"
         return f"wait for the optional quorum ({len(self.missing_optional)} optional missing)"
 
     def to_json(self) -> dict[str, Any]:
