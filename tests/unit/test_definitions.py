@@ -306,6 +306,23 @@ def test_pin_a_new_alias_counts_for_a_key_in_flight() -> None:
     assert v2.step(snapshot, report("GammaJob")).snapshot.state == "complete"
 
 
+def test_pin_new_name_rules_count_for_a_key_in_flight() -> None:
+    snapshot = partial_under_v1("alpha", "beta")
+    v2 = handler(gate(names={"strip_suffixes": ["Job"], "camel_case": True}), A1)
+    assert v2.fingerprint == A1.fingerprint
+    after = v2.step(snapshot, report("GammaJob")).snapshot
+    assert after.state == "complete"
+    assert after.data.done["gamma"].reported_as == "GammaJob"
+
+
+def test_pin_a_processor_the_key_does_not_expect_stays_unknown() -> None:
+    snapshot = partial_under_v1("alpha")
+    v2 = handler(gate(processors={"required": ["alpha", "beta", "gamma", "delta"]}), A1)
+    stepped = v2.step(snapshot, report("delta"))
+    assert stepped.outcome is Outcome.UNKNOWN
+    assert "delta" in stepped.snapshot.data.unknown
+
+
 def test_pin_a_renamed_processor_counts_under_the_name_the_key_expects() -> None:
     """The file renamed gamma to gamma_v2 and keeps ``gamma = "gamma_v2"``: for a key pinned
     to the old definition, a report of gamma_v2 is gamma."""

@@ -13,7 +13,7 @@ from typing import Any
 from ..core.snapshot import HistoryEntry
 from ..core.untrusted import printable
 from ..gate.data import CompletionRecord
-from ..gate.status import GateStatus
+from ..gate.status import DefinitionView, GateStatus
 
 __all__ = ["definition_lines", "render_history", "render_status", "table"]
 
@@ -123,6 +123,10 @@ def definition_lines(status: GateStatus) -> list[str]:
     view = status.definition
     if view is None:
         return []
+    return [printable(line) for line in _definition_lines(view)]
+
+
+def _definition_lines(view: DefinitionView) -> list[str]:
     if view.fingerprint is None:
         return [
             f"definition: not recorded yet (a key from before versioned definitions);"
@@ -142,7 +146,7 @@ def definition_lines(status: GateStatus) -> list[str]:
     ]
     if not view.known:
         lines.append("  its definition is not in the store: shown against the current file")
-    lines.extend(printable(f"  changed: {change.text()}") for change in view.changes)
+    lines.extend(f"  changed: {change.text()}" for change in view.changes)
     return lines
 
 
