@@ -171,6 +171,9 @@ def test_an_added_processor_pinned_and_adopted(cli: Cli) -> None:
 
     cli.deliver(pin, "2025-11-03", "beta")  # pin: the old set is complete
     assert cli.json("status", "2025-11-03", gate=pin)["state"] == "triggered"
+    refused = cli.json("migrate", "--reason", "delta is new", "2025-11-03", gate=pin)
+    assert [(k["action"], k["state_after"]) for k in refused["keys"]] == [("refused", "triggered")]
+    assert "keeps the definition it decided under" in refused["keys"][0]["reason"]
 
     cli.deliver(adopt, "2025-11-04", "beta")  # adopt: it waits for delta
     status = cli.json("status", "2025-11-04", gate=adopt)
