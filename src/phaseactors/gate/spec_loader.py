@@ -19,7 +19,7 @@ from .definitions import definition_files, read_definition, search_path
 from .keys import KeyFormat
 from .names import NameRules
 from .policy import DeadlineTier, Profile, parse_duration, parse_wall_time
-from .spec import DEFAULT_PROFILE, GateSpec
+from .spec import DEFAULT_PROFILE, ON_CHANGE, GateSpec
 from .toml_table import NAME, TomlTable
 
 __all__ = [
@@ -42,6 +42,7 @@ _TOP_LEVEL = {
     "kind",
     "name",
     "description",
+    "on_change",
     "key",
     "topics",
     "statuses",
@@ -136,6 +137,9 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
     policy = root.table("policy", required=False)
     policy.only({"optional_quorum"})
     deadlines = _deadlines(root)
+    on_change = root.text("on_change", "pin")
+    if on_change not in ON_CHANGE:
+        root.fail("on_change", f"must be 'pin' or 'adopt', got {on_change!r}")
     return GateSpec(
         name=name,
         description=root.data.get("description", "") or "",
@@ -155,6 +159,7 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
         optional_quorum=_fraction_field(policy, "optional_quorum", 0.0),
         deadlines=deadlines,
         profiles=_profiles(root, expected, deadlines),
+        on_change=on_change,
     )
 
 
