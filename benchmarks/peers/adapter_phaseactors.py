@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import sink
-from procs import Component, free_port, listening_pids, peak_rss_mib, wait_port
+from procs import Component, free_port, listening_pids, peak_rss_mib, port_open
 from system import System
 from workload import Message
 
@@ -182,7 +182,7 @@ class PhaseactorsSystem(System):
                     argv,
                     self.workdir / f"handler-{i}.log",
                     env={"PYTHONPATH": os.pathsep.join(map(str, (here, here.parent)))},
-                    ready=lambda port=port: wait_port(port),
+                    ready=lambda port=port: port_open(port),
                 )
             )
         for component in self.components:

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from procs import Component, free_port, wait_for, wait_port
+from procs import Component, free_port, port_open
 from system import System
 from temporal_workflow import SIGNAL, TASK_QUEUE, GateInput, GateWorkflow, trigger
 from temporalio.client import Client
@@ -145,7 +145,7 @@ class TemporalSystem(System):
             "temporal-server",
             argv,
             self.workdir / "temporal-server.log",
-            ready=lambda: (wait_port(self.port), self._wait_namespace()),
+            ready=lambda: port_open(self.port) and self._namespace_ready(),
         )
         ready = self.workdir / "worker.ready"
         here = Path(__file__).resolve().parent
@@ -156,7 +156,7 @@ class TemporalSystem(System):
             worker_argv,
             self.workdir / "temporal-worker.log",
             env={"PYTHONPATH": os.pathsep.join(map(str, (here, here.parent)))},
-            ready=lambda: wait_for(ready.exists, 60, "temporal worker"),
+            ready=ready.exists,
         )
         self.components = [server, worker]
         server.start()
@@ -167,18 +167,18 @@ class TemporalSystem(System):
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coroutine)
 
-    def client(self) -> Client:
+    async def client(self) -> Client:
         if self._client is None:
-            self._client = self._run(Client.connect(self.address, namespace=NAMESPACE))
+            self._client = await Client.connect(self.address, namespace=NAMESPACE)
         return self._client
 
-    def _wait_namespace(self) -> None:
+    def _namespace_ready(self) -> bool:
         async def described() -> bool:
             client = await Client.connect(self.address, namespace=NAMESPACE)
             await client.count_workflows()
             return True
 
-        wait_for(lambda: self._run(described()), 60, "temporal namespace")
+        return bool(self._run(described()))
 
     def sender_params(self) -> dict[str, Any]:
         return {"address": self.address, "id_reuse_policy": self.policy}
@@ -187,7 +187,7 @@ class TemporalSystem(System):
         async def query() -> dict[str, set[str]]:
             found = {}
             for key in keys:
-                handle = self.client().get_workflow_handle(workflow_id(key))
+                handle = (await self.client()).get_workflow_handle(workflow_id(key))
                 try:
                     found[key] = set(await handle.query(GateWorkflow.recorded))
                 except Exception:
@@ -198,7 +198,7 @@ class TemporalSystem(System):
 
     def leftovers(self, keys: Sequence[str]) -> dict[str, Any]:
         async def count() -> dict[str, Any]:
-            client = self.client()
+            client = await self.client()
             running = await client.count_workflows('ExecutionStatus="Running"')
             total = await client.count_workflows()
             return {"workflow_runs": total.count, "runs_still_running": running.count}

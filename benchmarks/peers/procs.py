@@ -19,16 +19,21 @@ from pathlib import Path
 
 __all__ = [
     "Component",
+    "ComponentExited",
     "cpu_seconds",
     "free_port",
     "listening_pids",
     "peak_rss_mib",
+    "port_open",
     "tree",
     "wait_for",
-    "wait_port",
 ]
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class ComponentExited(RuntimeError):
+    """A component's process ended while the benchmark waited for it to serve."""
 
 
 def free_port() -> int:
@@ -42,21 +47,24 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, step: float =
     """Poll ``check`` until it is true; raise ``TimeoutError`` naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
+        try:
             if check():
                 return
+        except ComponentExited:
+            raise
+        except Exception:
+            pass
         time.sleep(step)
     raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
 
 
-def wait_port(port: int, timeout: float = 60.0) -> None:
-    """Wait until something accepts connections on 127.0.0.1:``port``."""
-
-    def accepts() -> bool:
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port``."""
+    try:
         with socket.create_connection(("127.0.0.1", port), timeout=1.0):
             return True
-
-    wait_for(accepts, timeout, f"127.0.0.1:{port}")
+    except OSError:
+        return False
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -141,14 +149,16 @@ class Component:
         *,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
-        ready: Callable[[], None] | None = None,
+        ready: Callable[[], bool] | None = None,
+        ready_timeout: float = 120.0,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log = log
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
-        self.ready = ready
+        self.ready = ready  # polled until true, while the process lives
+        self.ready_timeout = ready_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self.banked_cpu = 0.0  # CPU of trees killed before, counted once
         self.banked_rss = 0.0
@@ -165,10 +175,16 @@ class Component:
                 cwd=self.cwd,
                 start_new_session=True,
             )
-        if self.ready is not None:
-            self.ready()
-        if self.process.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log}")
+        process, ready = self.process, self.ready
+
+        def serving() -> bool:
+            if process.poll() is not None:
+                raise ComponentExited(
+                    f"{self.name} exited with {process.returncode}; see {self.log}"
+                )
+            return ready is None or ready()
+
+        wait_for(serving, self.ready_timeout, self.name)
 
     def pids(self) -> list[int]:
         if self.process is None or self.process.poll() is not None:

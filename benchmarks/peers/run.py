@@ -153,7 +153,7 @@ def run_one(name: str, scenario: str, keys: int, scratch: Path, args: Any) -> di
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(600)
         released = time.monotonic()
-        cpu_start = system.cpu()
+        cpu_start = {c.name: c.cpu() for c in system.components}
 
         results: list[SenderResult | None] = [None] * SENDERS
         killed = restarted = None
@@ -193,7 +193,7 @@ def run_one(name: str, scenario: str, keys: int, scratch: Path, args: Any) -> di
                     system.tick()
                 last_tick = time.monotonic()
             time.sleep(0.05)
-        cpu_end = system.cpu()
+        cpu_end = {c.name: c.cpu() for c in system.components}
         time.sleep(args.linger)
         seen = sink.count(sink.read(sink_path, label), key_list)
         untriggered = [k for k in key_list if k not in seen.first_trigger_at]
@@ -211,12 +211,15 @@ def run_one(name: str, scenario: str, keys: int, scratch: Path, args: Any) -> di
         for r in results:
             if r is not None:
                 errors.update(r.errors)
-        system_cpu = cpu_end - cpu_start
+        component_cpu = {name: cpu_end[name] - cpu_start[name] for name in cpu_end}
+        system_cpu = sum(component_cpu.values())
         n = max(line["deliveries"], 1)
         line |= {
             "cpu_ms_per_delivery": round((system_cpu + sender_cpu) * 1000 / n, 3),
             "system_cpu_ms_per_delivery": round(system_cpu * 1000 / n, 3),
             "sender_cpu_ms_per_delivery": round(sender_cpu * 1000 / n, 3),
+            "component_cpu_s": {name: round(v, 2) for name, v in component_cpu.items()},
+            "sender_cpu_s": round(sender_cpu, 2),
             "server_rss_mib": round(system.rss(), 1),
             "leftovers": system.leftovers(key_list),
             "sender_errors": dict(errors),

@@ -33,9 +33,11 @@ def _markdown(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 def render(lines: Sequence[Mapping[str, Any]]) -> str:
     """Markdown tables of ``lines`` (normal runs first, then crash runs)."""
+    failed = [line for line in lines if "error" in line]
+    lines = [line for line in lines if "error" not in line]
     normal = [line for line in lines if line.get("scenario") == "normal"]
     crash = [line for line in lines if line.get("scenario") == "crash"]
-    out = []
+    out = [f"{line['system']} ({line['scenario']}): {line['error']}" for line in failed]
     if normal:
         out.append(
             _markdown(
