@@ -239,6 +239,16 @@ class PhaseactorsSqlite(PhaseactorsSystem):
         super().start()
 
 
+class PhaseactorsSqliteFull(PhaseactorsSystem):
+    name = "phaseactors-sqlite-full"
+    durability = "SQLite WAL, synchronous=FULL: an fsync per commit, survives power loss"
+
+    def start(self) -> None:
+        self.store_url = "sqlite:///" + str(self.workdir / "phaseactors.db")
+        self.store_url += "?synchronous=FULL"
+        super().start()
+
+
 class PhaseactorsFirestore(PhaseactorsSystem):
     name = "phaseactors-firestore"
     durability = "Firestore (the emulator): committed on the server before the acknowledgement"

@@ -17,7 +17,9 @@ Per system and scenario it prints one JSON line (stdout), then the tables (stder
 
 Systems (``--systems``, comma-separated; default every row but phaseactors-firestore):
 
-  phaseactors-sqlite      2 handler processes on one SQLite file
+  phaseactors-sqlite      2 handler processes on one SQLite file (synchronous=NORMAL)
+  phaseactors-sqlite-full the same with synchronous=FULL (an fsync per commit, as the
+                          SQLite files of the Temporal and DBOS rows do by default)
   phaseactors-firestore   2 handler processes on the Firestore emulator (slow; needs
                           scripts/emulators run -- ...)
   temporal-sqlite         dev server with --db-filename, REJECT_DUPLICATE id reuse
@@ -62,6 +64,7 @@ from common import argument_parser
 
 SYSTEMS = {
     "phaseactors-sqlite": "adapter_phaseactors:PhaseactorsSqlite",
+    "phaseactors-sqlite-full": "adapter_phaseactors:PhaseactorsSqliteFull",
     "phaseactors-firestore": "adapter_phaseactors:PhaseactorsFirestore",
     "temporal-sqlite": "adapter_temporal:TemporalSqlite",
     "temporal-memory": "adapter_temporal:TemporalMemory",
@@ -158,7 +161,7 @@ def run_one(name: str, scenario: str, keys: int, scratch: Path, args: Any) -> di
         results: list[SenderResult | None] = [None] * SENDERS
         killed = restarted = None
         last_tick = 0.0
-        while any(r is None for r in results):
+        while any(r is None for r in results) or (killed is not None and restarted is None):
             with contextlib.suppress(Exception):
                 index, result = queue.get(timeout=0.05)
                 results[index] = result
@@ -168,7 +171,11 @@ def run_one(name: str, scenario: str, keys: int, scratch: Path, args: Any) -> di
                     component.kill9()
                 killed = time.monotonic()
                 say(f"{name}: killed {', '.join(line['killed'])} after {progress.value} acks")
-            if killed is not None and restarted is None and time.monotonic() - killed >= 2.0:
+            if (
+                killed is not None
+                and restarted is None
+                and time.monotonic() - killed >= RESTART_AFTER_S
+            ):
                 system.restart()
                 restarted = time.monotonic()
                 say(f"{name}: restarted after {restarted - killed:.1f} s")
@@ -176,14 +183,17 @@ def run_one(name: str, scenario: str, keys: int, scratch: Path, args: Any) -> di
                 with contextlib.suppress(Exception):
                     system.tick()
                 last_tick = time.monotonic()
-        senders_done = time.monotonic()
+        senders_done = max(
+            (d.acked_at for r in results if r is not None for d in r.delivered if d.acked_at),
+            default=time.monotonic(),
+        )
         setup_errors = [r.setup_error for r in results if r is not None and r.setup_error]
         if setup_errors:
             raise RuntimeError(f"a sender failed: {setup_errors[0]}")
 
         # Wait for every key's trigger, then linger for triggers that come late.
         settle = args.settle * (2 if scenario == "crash" else 1)
-        deadline = senders_done + settle
+        deadline = time.monotonic() + settle
         while time.monotonic() < deadline:
             seen = sink.count(sink.read(sink_path, label), key_list)
             if len(seen.first_trigger_at) == len(key_list):
@@ -291,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             lines = [json.loads(text) for text in handle if text.strip().startswith("{")]
         print(render(lines))
         return 0
+    # Clients and servers log to stdout (the Temporal core does): give them stderr, keep
+    # stdout for the JSON lines.
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     scratch = Path(tempfile.mkdtemp(prefix="phaseactors-peers-", dir=args.dir))
     lines = []
     started = time.monotonic()
@@ -300,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for scenario in args.scenarios:
                     say(f"{name}: {scenario}, K = {keys} ...")
                     line = run_one(name, scenario, keys, scratch, args)
-                    print(json.dumps(line), flush=True)
+                    print(json.dumps(line), file=out, flush=True)
                     lines.append(line)
     finally:
         if args.keep:
