@@ -225,7 +225,10 @@ class TemporalSystem(System):
 
 class TemporalSqlite(TemporalSystem):
     name = "temporal-sqlite"
-    durability = "dev server on a SQLite file (--db-filename)"
+    durability = (
+        "dev server on a SQLite file (--db-filename; SQLite defaults: rollback journal, "
+        "synchronous=FULL)"
+    )
 
 
 class TemporalMemory(TemporalSystem):
@@ -235,9 +238,18 @@ class TemporalMemory(TemporalSystem):
 
 
 class TemporalDefaultReuse(TemporalSystem):
+    """The zombie runs do not depend on persistence: in memory, the row takes minutes less."""
+
     name = "temporal-default-reuse"
-    durability = "dev server on a SQLite file (--db-filename)"
+    durability = TemporalMemory.durability
+    db_file = False
     policy = "ALLOW_DUPLICATE"  # the SDK's default id reuse policy
+
+
+class TemporalDefaultReuseSqlite(TemporalDefaultReuse):
+    name = "temporal-default-reuse-sqlite"
+    durability = TemporalSqlite.durability
+    db_file = True
 
 
 if __name__ == "__main__":

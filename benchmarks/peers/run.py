@@ -15,16 +15,18 @@ Per system and scenario it prints one JSON line (stdout), then the tables (stder
           the deciding component is killed with SIGKILL and started again 2 s later, from what
           it persisted; senders deliver again whatever was not acknowledged
 
-Systems (``--systems``, comma-separated; default every row but phaseactors-firestore):
+Systems (``--systems``, comma-separated; ``default``: every row but the two marked slow;
+``all``):
 
   phaseactors-sqlite      2 handler processes on one SQLite file (synchronous=NORMAL)
   phaseactors-sqlite-full the same with synchronous=FULL (an fsync per commit, as the
                           SQLite files of the Temporal and DBOS rows do by default)
-  phaseactors-firestore   2 handler processes on the Firestore emulator (slow; needs
-                          scripts/emulators run -- ...)
+  phaseactors-firestore   2 handler processes on the Firestore emulator (slow; not in the
+                          default set; needs scripts/emulators run -- ...)
   temporal-sqlite         dev server with --db-filename, REJECT_DUPLICATE id reuse
   temporal-memory         dev server without --db-filename, REJECT_DUPLICATE
-  temporal-default-reuse  dev server with --db-filename, the default id reuse policy
+  temporal-default-reuse  dev server in memory, the default id reuse policy (ALLOW_DUPLICATE)
+  temporal-default-reuse-sqlite  the same with --db-filename (slow; not in the default set)
   celery-redis            one chord per key; redis-server with AOF everysec
   dbos-sqlite             one workflow per key on a SQLite system database
 
@@ -48,6 +50,7 @@ import multiprocessing
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -69,10 +72,11 @@ SYSTEMS = {
     "temporal-sqlite": "adapter_temporal:TemporalSqlite",
     "temporal-memory": "adapter_temporal:TemporalMemory",
     "temporal-default-reuse": "adapter_temporal:TemporalDefaultReuse",
+    "temporal-default-reuse-sqlite": "adapter_temporal:TemporalDefaultReuseSqlite",
     "celery-redis": "adapter_celery:CelerySystem",
     "dbos-sqlite": "adapter_dbos:DbosSystem",
 }
-OPTIONAL = {"phaseactors-firestore"}
+OPTIONAL = {"phaseactors-firestore", "temporal-default-reuse-sqlite"}
 SENDERS = 8
 COPIES = 3
 SEED = 1
@@ -292,8 +296,13 @@ def parse_args(argv: Sequence[str] | None) -> Any:
     return args
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # run the finally blocks: stop every server we started
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminated)
     from table import render
 
     if args.render:
