@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ..core.clock import format_utc, utcnow
+from ..core.clock import utcnow
 from ..core.codec import history_json
 from ..errors import PermanentError
 from ..gate.changes import summary
@@ -76,23 +76,7 @@ def run_list(args: argparse.Namespace) -> int:
         if len(statuses) >= args.limit:
             break
     if args.json:
-        rows = [
-            {
-                "key": s.key,
-                "state": s.state,
-                "generation": s.generation,
-                "updated_at": format_utc(s.updated_at),
-                "done": len(s.done),
-                "missing": list(s.missing),
-                "missing_optional": list(s.missing_optional),
-                "failed_reason": s.failed_reason,
-                "due_at": format_utc(s.due_at),
-                "profile": s.profile,
-                "definition": s.definition.fingerprint if s.definition else None,
-                "drifted": bool(s.definition and s.definition.drifted),
-            }
-            for s in statuses
-        ]
+        rows = [s.row_json() for s in statuses]
         emit_json({"gate": spec.name, "states": states, "keys": rows})
         return 0
     if not statuses:

@@ -124,6 +124,23 @@ class GateStatus:
         """How many reports an unknown processor ``name`` sent."""
         return self.unknown_counts.get(name, 1)
 
+    def row_json(self) -> dict[str, Any]:
+        """The key as one row of a listing (``phaseactors list --json``, the console's grid)."""
+        return {
+            "key": self.key,
+            "state": self.state,
+            "generation": self.generation,
+            "updated_at": format_utc(self.updated_at),
+            "done": len(self.done),
+            "missing": list(self.missing),
+            "missing_optional": list(self.missing_optional),
+            "failed_reason": self.failed_reason,
+            "due_at": format_utc(self.due_at),
+            "profile": self.profile,
+            "definition": self.definition.fingerprint if self.definition else None,
+            "drifted": bool(self.definition and self.definition.drifted),
+        }
+
     def to_json(self) -> dict[str, Any]:
         """The stable ``phaseactors status --json`` shape."""
         trigger = self.trigger
