@@ -21,9 +21,21 @@ from .events import Event
 from .snapshot import Snapshot
 from .validators import utc_datetime
 
-__all__ = ["RESOLUTIONS", "Applied", "Quarantined", "Resolution", "RetryPolicy", "Store"]
+__all__ = [
+    "RESERVED_NAMES",
+    "RESOLUTIONS",
+    "Applied",
+    "Quarantined",
+    "Resolution",
+    "RetryPolicy",
+    "Store",
+]
 
 D = TypeVar("D")
+
+#: What a store names its own records by (Firestore collections beside the actors'), so no
+#: actor may be given one of these names.
+RESERVED_NAMES = frozenset({"definitions", "quarantine", "quarantine_resolved"})
 
 
 @frozen

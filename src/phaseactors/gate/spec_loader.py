@@ -20,7 +20,7 @@ from .keys import KeyFormat
 from .names import NameRules
 from .policy import DeadlineTier, Profile, parse_duration, parse_wall_time
 from .spec import DEFAULT_PROFILE, ON_CHANGE, GateSpec
-from .toml_table import NAME, TomlTable
+from .toml_table import TomlTable
 
 __all__ = [
     "available_gates",
@@ -126,9 +126,7 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
     if kind != "gate":
         root.fail("kind", f"must be 'gate' (or absent), got {kind!r}")
     root.only(_TOP_LEVEL)
-    name = root.text("name")
-    if not NAME.fullmatch(name):
-        root.fail("name", f"{name!r} may only use letters, digits, '_', '.', '-'")
+    name = root.actor_name()
     topics = root.table("topics")
     topics.only({"input", "output", "lifecycle", "alerts"})
     done, failed = _statuses_section(root)
