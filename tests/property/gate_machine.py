@@ -42,9 +42,7 @@ from support import ManualClock
 STATUSES = ("success", "partial", "no_data", "failed")
 MESSAGE_IDS = (None, None, "m1", "m2", "m3")  # few, so that different reports share one
 #: Where the first step happens, from midnight of the key's date in the gate's zone.
-STARTS = tuple(
-    timedelta(hours=h) for h in (-5, 0, 8, 10.5, 16.999, 17, 20, 26, 34.5, 50, 56, 80)
-)
+STARTS = tuple(timedelta(hours=h) for h in (-5, 0, 8, 10.5, 16.999, 17, 20, 26, 34.5, 50, 56, 80))
 #: What each run of each store reached, for the acceptance check in the tests.
 REACH: dict[str, Counter[str]] = {}
 
@@ -130,6 +128,20 @@ class GateRules(RuleBasedStateMachine):
         self.sent.append(completion)
         self._deliver(completion, publish_fails)
 
+    @rule(
+        processor=st.integers(0, 5),
+        spelling=st.sampled_from(SPELLINGS[:8]),
+        run=st.integers(1, 2),
+        message=st.sampled_from(MESSAGE_IDS),
+    )
+    def report_done(self, processor: int, spelling: str, run: int, message: str | None) -> None:
+        """The common case, drawn more often: a success in an accepted spelling."""
+        completion = self._completion(processor, spelling, run, "success", message)
+        self.sent.append(completion)
+        self._deliver(completion, False)
+
+    report_more = report_done
+
     @precondition(lambda self: self.sent)
     @rule(index=st.integers(0, 30), publish_fails=st.booleans())
     def redeliver(self, index: int, publish_fails: bool) -> None:
@@ -200,17 +212,20 @@ class GateRules(RuleBasedStateMachine):
 
     # -- time ----------------------------------------------------------------------------
 
-    @rule(which=st.integers(0, 3), around=st.sampled_from(AROUND))
-    def clock_to_boundary(self, which: int, around: timedelta) -> None:
-        """Move to a tier's time (or a profile's limit): exactly, or a microsecond off."""
+    @rule(
+        boundary=st.none() | st.integers(0, 3),
+        around=st.sampled_from(AROUND),
+        seconds=st.sampled_from((1, 59, 1800, 3 * 3600, 86400)),
+    )
+    def time_passes(self, boundary: int | None, around: timedelta, seconds: int) -> None:
+        """Move to a tier's time (or a profile's limit), exactly or a microsecond off; or
+        let ``seconds`` pass (when ``boundary`` is None, or no boundary is ahead)."""
         ahead = [t + around for t in self.model.boundaries() if t + around > self.clock.now]
-        if ahead:
-            self.clock.now = ahead[which % len(ahead)]
-            note(f"clock -> {self.clock.now.isoformat()}")
-
-    @rule(seconds=st.sampled_from((1, 59, 1800, 3 * 3600, 86400)))
-    def time_passes(self, seconds: int) -> None:
-        self.clock.advance(seconds)
+        if boundary is not None and ahead:
+            self.clock.now = ahead[boundary % len(ahead)]
+        else:
+            self.clock.advance(seconds)
+        note(f"clock -> {self.clock.now.isoformat()}")
 
     @rule(publish_fails=st.booleans())
     def sweep(self, publish_fails: bool) -> None:

@@ -71,6 +71,7 @@ class Reference:
     trigger: dict[str, Any] | None = None
     message: dict[str, Any] | None = None  # the trigger's message, as the next phase sees it
     sent: list[dict[str, Any]] = field(default_factory=list)  # every message published
+    reached: set[str] = field(default_factory=set)  # trigger, failed, rearm: for statistics
 
     # -- the gate file, read as documented ------------------------------------------------
 
@@ -198,6 +199,7 @@ class Reference:
 
     def decide(self, reason: str, at: datetime) -> None:
         self.state, self.failed_by = "complete", None
+        self.reached.add("trigger")
         self.trigger = {
             "generation": self.generation,
             "reason": reason,
@@ -229,6 +231,7 @@ class Reference:
             t.get("otherwise") == "fail" for t in self.profile.tiers if t["name"] in self.passed
         ):
             self.state, self.failed_by = "failed", "deadline"
+            self.reached.add("failed")
         return True
 
     # -- events ----------------------------------------------------------------------------
@@ -278,6 +281,7 @@ class Reference:
             self.state = "partial"
         elif not ok and self.state in ("waiting", "partial") and processor in outstanding:
             self.state, self.failed_by = "failed", "processor"
+            self.reached.add("failed")
         self.tick(at)
         return "applied"
 
@@ -293,6 +297,7 @@ class Reference:
             return False
         self._touch(at)
         self.state, self.failed_by = "failed", "operator"
+        self.reached.add("failed")
         return True
 
     def rearm(self, at: datetime) -> bool:
@@ -300,6 +305,7 @@ class Reference:
         if self.state not in ("triggered", "failed", "partial"):
             return False
         self.generation += 1
+        self.reached.add("rearm")
         self.state, self.failed_by, self.trigger, self.message = "waiting", None, None, None
         self.first, self.passed = None, []
         self.done, self.failed, self.late, self.unknown = set(), set(), set(), set()
@@ -308,7 +314,8 @@ class Reference:
     def published(self) -> None:
         """The pending trigger went out (at least once: a fault may send another copy)."""
         if self.state == "complete":
-            assert self.trigger is not None and self.message is not None
+            assert self.trigger is not None
+            assert self.message is not None
             self.state, self.trigger["published"] = "triggered", True
             self.sent.append(self.message)
 

@@ -72,11 +72,20 @@ def completions(
 
 
 def batches(
-    spec: GateSpec, key: str, *, min_size: int = 1, max_size: int = 8, covering: bool = False
+    spec: GateSpec,
+    key: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 8,
+    covering: bool = False,
+    statuses: tuple[Status, ...] = (Status.SUCCESS, Status.PARTIAL, Status.NO_DATA),
 ) -> st.SearchStrategy[list[Completion]]:
-    """Deliveries of one key, in arrival order, duplicates included. With ``covering``, every
-    expected processor reports at least once (so the key must trigger)."""
-    drawn = st.lists(completions(spec, key), min_size=min_size, max_size=max_size)
+    """Deliveries of one key, in arrival order, duplicates included, each with one of
+    ``statuses``. With ``covering``, every expected processor also reports a success at least
+    once (so the key must trigger)."""
+    drawn = st.lists(
+        completions(spec, key, statuses=statuses), min_size=min_size, max_size=max_size
+    )
     if not covering:
         return drawn
     every = [
