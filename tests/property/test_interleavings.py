@@ -7,7 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from broken import FlagBeforePublish, FlagOutsideTransaction, NoIsolationStore
+from broken import (
+    FlagBeforePublish,
+    FlagOutsideTransaction,
+    NoIsolationStore,
+    SweeperDecidesOnReadSnapshot,
+)
 from explorer import GATE, Factory, correct_runtime, explore, with_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -48,6 +53,10 @@ def broken_runtime(cls: type[Any]) -> Factory:
         (
             "the triggered flag set before publishing, outside the transaction",
             broken_runtime(FlagBeforePublish),
+        ),
+        (
+            "a sweeper deciding a due tier on a read snapshot",
+            broken_runtime(SweeperDecidesOnReadSnapshot),
         ),
     ],
 )
