@@ -259,6 +259,11 @@ class GateRules(RuleBasedStateMachine):
             lambda: call(self.key, reason="test", by="ops"), publish_fails, allowed, None, command
         )
 
+    @rule(publish_fails=st.booleans())
+    def rearm(self, publish_fails: bool) -> None:
+        """A rerun of the key (drawn on its own too, so that generations 2 and 3 happen)."""
+        self.operator("rearm", publish_fails)
+
     # -- checking ------------------------------------------------------------------------
 
     def _call(

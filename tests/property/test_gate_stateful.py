@@ -5,6 +5,7 @@ reach a trigger in at least a quarter of its examples, and failures and rearms i
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -69,20 +70,22 @@ def run_and_check_reach(machine: type[GateRules], examples: int, steps: int) -> 
     )
     tally = REACH[machine.store_name]
     print(f"\n{machine.store_name}: {dict(sorted(tally.items()))}")
+    if os.environ.get("HYPOTHESIS_PROFILE") == "mutation":  # too few examples to promise
+        return
     assert tally["trigger"] >= tally["examples"] / 4, tally
     for needed in ("failed", "rearm", "late", "duplicate", "unknown", "burst"):
         assert tally[needed] > 0, f"no example reached {needed}: {tally}"
 
 
 def test_gate_decides_like_the_model_in_memory() -> None:
-    run_and_check_reach(GateRules, 150, 30)
+    run_and_check_reach(GateRules, 100, 30)
 
 
 def test_gate_decides_like_the_model_on_sqlite() -> None:
-    run_and_check_reach(SqliteGateRules, 60, 25)
+    run_and_check_reach(SqliteGateRules, 40, 20)
 
 
 @pytest.mark.emulator
 def test_gate_decides_like_the_model_on_firestore() -> None:
     require_emulator("FIRESTORE_EMULATOR_HOST")
-    run_and_check_reach(FirestoreGateRules, 20, 20)
+    run_and_check_reach(FirestoreGateRules, 16, 15)

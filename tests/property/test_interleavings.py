@@ -22,7 +22,7 @@ from phaseactors.testing.interleave import InstrumentedMemoryStore, Instrumented
 from support import ManualClock, scaled
 
 EXPLORE = settings(
-    max_examples=scaled(500),
+    max_examples=scaled(300),
     suppress_health_check=[HealthCheck.too_slow],
     report_multiple_bugs=False,
 )

@@ -17,8 +17,8 @@ ZONED = {
     "the profile chosen in the host's zone",
 }
 HUNT = settings(
-    max_examples=300,
-    stateful_step_count=15,
+    max_examples=150,
+    stateful_step_count=12,
     suppress_health_check=list(HealthCheck),
     report_multiple_bugs=False,
     print_blob=False,
