@@ -70,10 +70,14 @@ def require_emulator(variable: str) -> str:
 
 
 def scaled(examples: int) -> int:
-    """Example counts for the current Hypothesis profile: ``ci`` as given, ``nightly`` 10x."""
+    """Example counts for the current Hypothesis profile: ``ci`` as given, ``nightly`` 10x,
+    ``mutation`` (scripts/mutation, one run per mutant) a quarter."""
     import os
 
-    return examples * (10 if os.environ.get("HYPOTHESIS_PROFILE") == "nightly" else 1)
+    profile = os.environ.get("HYPOTHESIS_PROFILE")
+    if profile == "mutation":
+        return max(1, examples // 4)
+    return examples * (10 if profile == "nightly" else 1)
 
 
 class CapturedLog:

@@ -11,7 +11,7 @@ import attrs
 
 from phaseactors import GateRuntime
 from phaseactors.core.actor import Actor
-from phaseactors.core.events import Event, OutboxPublished
+from phaseactors.core.events import Event, OutboxPublished, Tick
 from phaseactors.core.runtime import Delivery
 from phaseactors.core.snapshot import Snapshot
 from phaseactors.gate.data import GateData
@@ -64,3 +64,17 @@ class FlagOutsideTransaction(GateRuntime):
 
 class FlagBeforePublish(FlagOutsideTransaction):
     flag_first = True
+
+
+class SweeperDecidesOnReadSnapshot(GateRuntime):
+    """A sweeper that reads the key, decides on that snapshot that a due tier lets it
+    trigger, and then commits a forced trigger: whatever committed in between (an operator's
+    rearm, say) is overruled, and a generation with no completion at all triggers."""
+
+    def tick(self, key: str) -> Delivery[GateData]:
+        snapshot = self.load(key)
+        if snapshot is not None and snapshot.state in ("waiting", "partial"):
+            decided = self.actor.step(snapshot, Tick(at=self.clock())).snapshot
+            if decided.state == "complete":
+                return self.force(key, reason="a deadline tier passed", by="sweeper")
+        return super().tick(key)

@@ -7,7 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from broken import FlagBeforePublish, FlagOutsideTransaction, NoIsolationStore
+from broken import (
+    FlagBeforePublish,
+    FlagOutsideTransaction,
+    NoIsolationStore,
+    SweeperDecidesOnReadSnapshot,
+)
 from explorer import GATE, Factory, correct_runtime, explore, with_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +22,7 @@ from phaseactors.testing.interleave import InstrumentedMemoryStore, Instrumented
 from support import ManualClock, scaled
 
 EXPLORE = settings(
-    max_examples=scaled(500),
+    max_examples=scaled(300),
     suppress_health_check=[HealthCheck.too_slow],
     report_multiple_bugs=False,
 )
@@ -48,6 +53,10 @@ def broken_runtime(cls: type[Any]) -> Factory:
         (
             "the triggered flag set before publishing, outside the transaction",
             broken_runtime(FlagBeforePublish),
+        ),
+        (
+            "a sweeper deciding a due tier on a read snapshot",
+            broken_runtime(SweeperDecidesOnReadSnapshot),
         ),
     ],
 )
