@@ -40,6 +40,7 @@ from phaseactors import (
     Store,
     StoreUnavailable,
 )
+from phaseactors.core.definitions import DefinitionRecord
 from phaseactors.stores import Applied, Quarantined
 
 __all__ = [
@@ -152,6 +153,15 @@ class FaultyStore:
 
     def stranded(self, actor: Actor[D]) -> list[str]:
         return self.inner.stranded(actor)
+
+    def record_definition(self, record: DefinitionRecord) -> DefinitionRecord:
+        return self.inner.record_definition(record)
+
+    def definition(self, actor: str, fingerprint: str) -> DefinitionRecord | None:
+        return self.inner.definition(actor, fingerprint)
+
+    def definitions(self, actor: str) -> list[DefinitionRecord]:
+        return self.inner.definitions(actor)
 
     def quarantine(self, record: Quarantined) -> None:
         self.inner.quarantine(record)

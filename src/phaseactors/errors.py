@@ -25,6 +25,7 @@ it. A :class:`TransientError` may succeed later: raise so the transport redelive
     ├── DeployFailed                 a deploy command failed
     └── TransientError               redeliver; it may succeed later
         ├── ContentionError          the retry budget for one key was spent on conflicts
+        ├── DefinitionMissing        a key is pinned to a definition the store does not have
         ├── StoreUnavailable         the store cannot be reached or refuses for now
         │   └── StorePermissionDenied    the credentials were refused: fix IAM, then retry
         └── PublishFailed            an outbox message could not be published; it stays pending
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigurationError",
     "ContentionError",
     "CredentialsMissing",
+    "DefinitionMissing",
     "DeployFailed",
     "InvalidKey",
     "InvalidMessage",
@@ -204,6 +206,19 @@ class ContentionError(TransientError):
         self.actor = actor
         self.key = key
         self.attempts = attempts
+
+
+class DefinitionMissing(TransientError):
+    """A key is pinned to a definition this handler cannot read: the store has no record of
+    that fingerprint (or one this release cannot read). Nothing is committed; the message is
+    redelivered. ``phaseactors migrate`` moves such a key to the current definition."""
+
+    def __init__(
+        self, actor: str, fingerprint: str, why: str = "the store has no record of it"
+    ) -> None:
+        super().__init__(f"{actor}: definition {fingerprint} is not available: {why}")
+        self.actor = actor
+        self.fingerprint = fingerprint
 
 
 class StoreUnavailable(TransientError):

@@ -35,7 +35,7 @@ def test_force_fail_rearm_are_audited_and_refusals_explain(tmp_path: Path) -> No
     assert (rearmed["state"], rearmed["generation"]) == ("waiting", 2)
     forced = as_json(run(tmp_path, "force-trigger", "2025-11-30", "--reason", "ship", "--json"))
     assert (forced["state"], forced["trigger_id"]) == ("triggered", f"{GATE}/2025-11-30/2")
-    assert len(forced["published"]) == 2  # the trigger, and its announcement to the pipeline
+    assert len(forced["published"]) == 1  # the trigger; its announcement goes to the pipeline run
 
     refused = run(tmp_path, "force-trigger", "2025-11-30", "--reason", "again", check=False)
     assert refused.returncode == 2

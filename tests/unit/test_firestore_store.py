@@ -228,3 +228,38 @@ def test_a_quarantined_message_is_cut_to_fit_its_document() -> None:
     store.quarantine(Quarantined(at=utcnow(), reason="too big", raw="x" * 900_000, actor="g"))
     [record] = store.quarantined("g")
     assert record.raw.endswith("... [truncated: 900000 bytes in all]")
+
+
+def test_a_fold_steps_every_handler_s_events_under_the_key_s_own_definition() -> None:
+    """A key pinned to a definition the folding handler never saw: the fold reads it from the
+    store before stepping, so all events of the one commit step against the key's snapshot
+    under its own definition (here: p20 is still required; the handlers' file dropped it)."""
+    from phaseactors.testing.store_contract import T0, contract_spec_changed
+
+    count = 20
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    old = GateActor(contract_spec(count + 1))
+    stores = [firestore_store(prefix) for _ in range(count)]
+    stores[0].record_definition(old.definition_record(T0))
+    stores[0].apply(old, "2025-11-29", completion_event("p0"))
+    start = threading.Barrier(count - 1)
+
+    def deliver(index: int) -> None:
+        newer = GateActor(contract_spec_changed(count + 1))  # knows only its own definition
+        start.wait()
+        stores[index].apply(newer, "2025-11-29", completion_event(f"p{index}"))
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(1, count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    snapshot = stores[0].load(old, "2025-11-29")
+    assert snapshot is not None
+    assert set(snapshot.data.done) == {f"p{i}" for i in range(count)}
+    assert (snapshot.state, snapshot.outbox, snapshot.data.definition) == (
+        "partial",
+        (),
+        old.fingerprint,
+    )
+    assert sum(store.stats.folds for store in stores) >= 1  # the combining path was taken

@@ -111,6 +111,12 @@ ALLOWED: list[tuple[str, str, dict[str, Any], str]] = [
     ("partial", "rearm", OPERATOR, "waiting"),
     ("waiting", "tick", {}, "waiting"),  # nothing due: the gate has no deadlines
     ("partial", "tick", {}, "partial"),
+    # Re-evaluated under the same definition, a key stays as it was.
+    *(
+        (state, event, {**OPERATOR, "change": "no change"}, state)
+        for event in ("adopt", "migrate")
+        for state in ("waiting", "partial", "failed")
+    ),
 ]
 
 REFUSED: list[tuple[str, str]] = [
@@ -128,6 +134,10 @@ REFUSED: list[tuple[str, str]] = [
     ("complete", "tick"),
     ("triggered", "tick"),
     ("failed", "tick"),
+    ("complete", "adopt"),
+    ("triggered", "adopt"),
+    ("complete", "migrate"),
+    ("triggered", "migrate"),
 ]
 
 
@@ -171,6 +181,8 @@ def test_every_state_and_event_pair_is_classified(actor: GateActor) -> None:
         "force",
         "fail",
         "rearm",
+        "adopt",
+        "migrate",
     }
     assert {(s, e) for s in STATES for e in events} <= covered
 

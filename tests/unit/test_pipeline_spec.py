@@ -76,6 +76,7 @@ def _with(change: dict[str, Any]) -> dict[str, Any]:
     ("change", "field", "problem"),
     [
         ({"name": "a b"}, "name", "may only use"),
+        ({"name": "quarantine_resolved"}, "name", "reserved"),
         ({"name": "g2"}, "name", "also the name of one of its gates"),
         ({"extra": 1}, "extra", "unknown field"),
         ({"topics.alerts": None}, "topics.alerts", "missing"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tomllib
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from phaseactors import (
     SqliteStore,
     Store,
     load_spec,
+    spec_from_mapping,
 )
 from phaseactors.stores.base import Quarantined
 from support import REPO, require_emulator
@@ -260,3 +262,72 @@ def test_keys_written_before_announcements_continue_under_a_gate_that_announces(
         f"{GATE}/{rerun}/2",
         f"{GATE}/{rerun}/2/triggered",
     ]
+
+
+# -- keys written before definitions were versioned ------------------------------------------
+
+#: The fixtures' gate with one more required processor: a definition changed after the upgrade.
+CHANGED = spec_from_mapping(
+    {
+        **tomllib.loads((FIXTURES / "phase2_to_phase3.toml").read_text()),
+        "processors": {
+            "required": [*SPEC.required, "nbac_new_feed"],
+            "optional": list(SPEC.optional),
+        },
+    },
+    source="changed.toml",
+)
+
+
+def test_keys_from_before_have_no_definition_until_they_change(store: Store) -> None:
+    runner, _ = runtime(store, "2025-11-02")
+    for key in STATES:
+        snapshot = runner.load(key)
+        assert snapshot is not None
+        assert snapshot.data.definition is None, key
+        view = runner.status(snapshot).to_json()["definition"]
+        assert view == {
+            "fingerprint": None,
+            "current": SPEC.fingerprint,
+            "drifted": False,
+            "changes": [],
+        }
+
+
+def test_a_key_from_before_is_pinned_to_the_definition_of_its_first_event(store: Store) -> None:
+    """Its first event after the upgrade, under the fixtures' gate file, pins it to that
+    definition: a gate file changed afterwards does not change what it waits for."""
+    key = "2025-11-02"
+    upgraded, publisher = runtime(store, key)
+    upgraded.deliver(done(key, SPEC.optional[0], run="run-9"))
+    snapshot = upgraded.load(key)
+    assert snapshot is not None
+    assert (snapshot.state, snapshot.data.definition) == ("partial", SPEC.fingerprint)
+    later = datetime.fromisoformat(f"{key}T23:20:00+00:00")
+    changed = GateRuntime(GateActor(CHANGED), store, publisher, clock=lambda: later)
+    for name in SPEC.expected:
+        changed.deliver(done(key, name, run="run-9"))
+    snapshot = changed.load(key)
+    assert snapshot is not None
+    assert (snapshot.state, snapshot.data.definition) == ("triggered", SPEC.fingerprint)
+    assert "nbac_new_feed" not in snapshot.data.trigger.missing  # type: ignore[union-attr]
+    assert changed.status(snapshot).to_json()["definition"]["drifted"] is True
+    assert [m.entry_id for m in publisher.messages] == [f"{GATE}/{key}/1"]
+
+
+def test_a_key_from_before_first_touched_after_a_change_takes_the_changed_one(
+    store: Store,
+) -> None:
+    key = "2025-11-01"
+    changed = GateRuntime(
+        GateActor(CHANGED),
+        store,
+        RecordingPublisher(),
+        clock=lambda: datetime.fromisoformat(f"{key}T23:10:00+00:00"),
+    )
+    for name in SPEC.expected:
+        changed.deliver(done(key, name, run="run-9"))
+    snapshot = changed.load(key)
+    assert snapshot is not None
+    assert (snapshot.state, snapshot.data.definition) == ("partial", CHANGED.fingerprint)
+    assert changed.status(snapshot).missing == ("nbac_new_feed",)

@@ -94,6 +94,8 @@ def test_minimal_gate_has_defaults(tmp_path: Path) -> None:
 BAD = [
     ("name = ", "<toml>", "Invalid"),
     (GOOD.replace('name = "tiny"', ""), "name", "missing"),
+    (GOOD.replace('name = "tiny"', 'name = "quarantine"'), "name", "reserved"),
+    (GOOD.replace('name = "tiny"', 'name = "definitions"'), "name", "reserved"),
     ("retries = 3\n" + GOOD, "retries", "unknown field"),
     (GOOD + "\nretries = 3\n", "processors.retries", "unknown field"),
     (GOOD.replace('"America/New_York"', '"Mars/Olympus"'), "key.timezone", "unknown time zone"),

@@ -18,6 +18,7 @@ from .. import __version__
 from ..core.untrusted import printable
 from ..errors import PermanentError, PhaseactorsError
 from . import (
+    check,
     console,
     deliver,
     demo,
@@ -25,6 +26,7 @@ from . import (
     diagram,
     init,
     listing,
+    migrate,
     operate,
     pipeline,
     quarantine,
@@ -54,8 +56,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="log progress and warnings to stderr"
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    verbs = (demo, init, status, listing, stats, deliver, sweep, operate, quarantine, serve)
-    for verb in (*verbs, diagram, deploy, console, pipeline):
+    verbs = (demo, init, status, listing, stats, deliver, sweep, operate, migrate, quarantine)
+    for verb in (*verbs, serve, check, diagram, deploy, console, pipeline):
         verb.register(subparsers)
     _remember(parser, list(sys.argv[1:] if argv is None else argv))
     return parser

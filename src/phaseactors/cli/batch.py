@@ -20,6 +20,7 @@ from ..errors import TransientError, TransitionRefused
 from ..gate.data import GateData
 from ..gate.events import FailKey, ForceTrigger, Rearm
 from ..gate.operations import GateRuntime
+from .common import trigger_published
 from .words import refusal
 
 __all__ = ["METHODS", "KeyResult", "apply", "counts", "predict"]
@@ -142,7 +143,7 @@ def apply(
         after=after.state,
         generation=after.generation,
         trigger_id=_trigger_of(after, snapshot),
-        published=_trigger_published(after, delivery.published),
+        published=trigger_published(after, delivery.published),
     )
 
 
@@ -164,9 +165,3 @@ def _refused(
 def counts(results: Mapping[str, KeyResult]) -> Counter[str]:
     """How many keys had each result."""
     return Counter(r.result for r in results.values())
-
-
-def _trigger_published(after: Snapshot[GateData], published: tuple[str, ...]) -> tuple[str, ...]:
-    """Of what a delivery published, the trigger's message (not the announcements)."""
-    trigger = after.data.trigger
-    return tuple(m for m in published if trigger is not None and m == trigger.message_id)

@@ -16,13 +16,14 @@ import getpass
 import json
 import socket
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..core.publisher import Publisher
-from ..core.snapshot import OutboxEntry
+from ..core.snapshot import OutboxEntry, Snapshot
 from ..errors import (
     ConfigurationError,
     NotConfirmed,
@@ -32,6 +33,7 @@ from ..errors import (
     UsageError,
 )
 from ..gate.actor import GateActor
+from ..gate.data import GateData
 from ..gate.operations import GateRuntime
 from ..gate.spec import GateSpec
 from ..gate.spec_loader import available_gates, load_spec
@@ -170,6 +172,13 @@ def open_runtime(
     if publishes:  # a gate's announcements also reach its pipeline runs, in this process
         publisher = with_pipelines(spec, store, publisher, url)
     return spec, GateRuntime(GateActor(spec), store, publisher)
+
+
+def trigger_published(snapshot: Snapshot[GateData], published: Iterable[str]) -> tuple[str, ...]:
+    """Of the messages a command published for a key, the trigger's: a gate also publishes its
+    announcements and alerts, which are not triggers."""
+    trigger = snapshot.data.trigger
+    return tuple(m for m in published if trigger is not None and m == trigger.message_id)
 
 
 def operator_name() -> str:

@@ -20,7 +20,14 @@ from ..errors import UsageError
 from ..gate.intake import accept_message
 from ..gate.spec import GateSpec
 from .args import plain
-from .common import add_common, emit_json, open_runtime, open_spec, publisher_url
+from .common import (
+    add_common,
+    emit_json,
+    open_runtime,
+    open_spec,
+    publisher_url,
+    trigger_published,
+)
 from .deliver_file import check_strict, run_file
 from .words import closest_processor
 
@@ -129,6 +136,7 @@ def _reported_name(body: Any) -> str:
 def report(args: argparse.Namespace, spec: GateSpec, delivery: Any, processor: str = "") -> None:
     """Print what one delivery did (and where its trigger went)."""
     snapshot = delivery.snapshot
+    published = trigger_published(snapshot, delivery.published)
     if args.json:
         emit_json(
             {
@@ -138,8 +146,8 @@ def report(args: argparse.Namespace, spec: GateSpec, delivery: Any, processor: s
                 "detail": delivery.detail,
                 "state": snapshot.state,
                 "version": snapshot.version,
-                "published": list(delivery.published),
-                "publisher": publisher_url(args) if delivery.published else None,
+                "published": list(published),
+                "publisher": publisher_url(args) if published else None,
             }
         )
         return
@@ -149,7 +157,7 @@ def report(args: argparse.Namespace, spec: GateSpec, delivery: Any, processor: s
         hint = closest_processor(spec, processor) if unknown else ""
         note = f"note: {_NOTES[delivery.outcome]} ({delivery.detail}){hint}"
         print(printable(note), file=sys.stderr)
-    trigger = snapshot.data.trigger
-    for message_id in delivery.published:
-        name = trigger.trigger_id if trigger else "trigger"
+    for message_id in published:
+        assert snapshot.data.trigger is not None
+        name = snapshot.data.trigger.trigger_id
         print(f"published trigger {name} as {message_id} to {publisher_url(args)}")

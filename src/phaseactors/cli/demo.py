@@ -26,7 +26,7 @@ from ..gate.status import gate_status
 from ..publishers import JsonlPublisher, open_publisher, read_jsonl
 from ..stores import MemoryStore, open_store
 from .args import plain, positive_int
-from .common import add_common, emit_json
+from .common import add_common, emit_json, trigger_published
 from .common import publisher_url as common_publisher_url
 from .common import store_url as common_store_url
 from .render import render_history, render_status
@@ -137,14 +137,11 @@ def _deliver(body: dict[str, Any], message_id: str) -> dict[str, Any]:
     delivery = accept_message(
         _worker_runtime, _worker_spec, body, message_id=message_id, source="demo"
     )
-    trigger = delivery.snapshot.data.trigger
     return {
         "reported_as": body["processor_name"],
         "outcome": delivery.outcome.value,
         "state": delivery.snapshot.state,
-        "published": [
-            m for m in delivery.published if trigger is not None and m == trigger.message_id
-        ],
+        "published": list(trigger_published(delivery.snapshot, delivery.published)),
         "attempts": delivery.attempts,
     }
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
-from ..core.clock import format_utc, utcnow
+from ..core.clock import utcnow
 from ..core.codec import history_json
 from ..errors import PermanentError
+from ..gate.changes import summary
 from ..gate.machine import GateMachine
-from ..gate.status import GateStatus, gate_status
+from ..gate.status import GateStatus
 from .args import duration, format_duration, positive_int
 from .common import add_common, emit_json, open_runtime
 from .render import missing_names, render_history, short_time, table
@@ -39,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="only keys unchanged for this long, e.g. 90m, 2h, 1d",
     )
     listing.add_argument(
+        "--drifted",
+        action="store_true",
+        help="only keys pinned to a definition other than the gate file's current one",
+    )
+    listing.add_argument(
         "--limit", type=positive_int, default=200, help="at most this many keys (default 200)"
     )
     add_common(listing)
@@ -62,32 +69,24 @@ def run_list(args: argparse.Namespace) -> int:
     for snapshot in runtime.store.scan(runtime.actor, states=states):
         if cutoff is not None and snapshot.updated_at is not None and snapshot.updated_at > cutoff:
             continue
-        statuses.append(gate_status(spec, snapshot))
+        status = runtime.status(snapshot)
+        if args.drifted and not (status.definition and status.definition.drifted):
+            continue
+        statuses.append(status)
         if len(statuses) >= args.limit:
             break
     if args.json:
-        rows = [
-            {
-                "key": s.key,
-                "state": s.state,
-                "generation": s.generation,
-                "updated_at": format_utc(s.updated_at),
-                "done": len(s.done),
-                "missing": list(s.missing),
-                "missing_optional": list(s.missing_optional),
-                "failed_reason": s.failed_reason,
-                "due_at": format_utc(s.due_at),
-                "profile": s.profile,
-            }
-            for s in statuses
-        ]
+        rows = [s.row_json() for s in statuses]
         emit_json({"gate": spec.name, "states": states, "keys": rows})
         return 0
     if not statuses:
         print(
-            f"{spec.name}: no keys in {', '.join(states)}"
+            f"{spec.name}: no {'drifted ' if args.drifted else ''}keys in {', '.join(states)}"
             + (f" unchanged for {format_duration(args.older_than)}" if args.older_than else "")
         )
+        return 0
+    if args.drifted:
+        print(drifted_table(statuses))
         return 0
     print(
         table(
@@ -107,6 +106,19 @@ def run_list(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def drifted_table(statuses: Sequence[GateStatus]) -> str:
+    """Keys pinned to another definition than the current file's, with what differs."""
+    rows = []
+    for s in statuses:
+        view = s.definition
+        assert view is not None
+        changes = summary(view.changes, limit=80) if view.known else "(definition not readable)"
+        rows.append(
+            (s.key, s.state, s.generation, view.fingerprint, changes, missing_names(s.missing))
+        )
+    return table(("key", "state", "gen", "definition", "changed since", "missing"), rows)
 
 
 def run_history(args: argparse.Namespace) -> int:

@@ -14,10 +14,11 @@ from typing import Any
 from ..core.snapshot import HistoryEntry
 from ..core.untrusted import printable
 from ..gate.data import CompletionRecord
-from ..gate.status import GateStatus
+from ..gate.status import DefinitionView, GateStatus
 from .tables import table, terminal_width
 
 __all__ = [
+    "definition_lines",
     "missing_names",
     "render_history",
     "render_status",
@@ -77,6 +78,7 @@ def render_status(status: GateStatus, *, history: bool = True) -> str:
         f"{status.gate} / {printable(status.key)}: {status.state.upper()}"
         f"  (generation {status.generation}, version {status.version})"
     ]
+    lines += definition_lines(status)
     if status.failed_reason:
         lines.append(f"failed: {printable(status.failed_reason)}")
     trigger = status.trigger
@@ -140,6 +142,38 @@ def render_status(status: GateStatus, *, history: bool = True) -> str:
     if history and status.history:
         lines += ["", render_history(status.history)]
     return "\n".join(lines)
+
+
+def definition_lines(status: GateStatus) -> list[str]:
+    """Which definition the key decides by and, when the gate file has changed since, how."""
+    view = status.definition
+    if view is None:
+        return []
+    return [printable(line) for line in _definition_lines(view)]
+
+
+def _definition_lines(view: DefinitionView) -> list[str]:
+    if view.fingerprint is None:
+        return [
+            f"definition: not recorded yet (a key from before versioned definitions);"
+            f" its next change pins it to the current one, {view.current}"
+        ]
+    seen = f", first seen {view.first_seen:%Y-%m-%dT%H:%M:%S}Z" if view.first_seen else ""
+    if not view.drifted:
+        return [f"definition: {view.fingerprint}{seen} (the gate file's current one)"]
+    policy = (
+        "pinned: it decides by its own definition until migrated (on_change = pin)"
+        if view.on_change == "pin"
+        else "it adopts the current one at its next completion or tick (on_change = adopt)"
+    )
+    lines = [
+        f"definition: {view.fingerprint}{seen}; the gate file's is now {view.current}",
+        f"  {policy}; `phaseactors migrate` moves it now",
+    ]
+    if not view.known:
+        lines.append("  its definition is not in the store: shown against the current file")
+    lines.extend(f"  changed: {change.text()}" for change in view.changes)
+    return lines
 
 
 def _row(name: str, kind: str, state: str, record: CompletionRecord, fmt: str) -> tuple[Any, ...]:

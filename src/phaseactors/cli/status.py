@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from typing import Any
 
-from ..gate.status import GateStatus, gate_status
+from ..gate.status import GateStatus
 from .common import EXIT_PERMANENT, add_common, emit_json, open_runtime
 from .progress import Progress
 from .render import missing_names, render_status, short_time, summary_line, table
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             emit_json({"gate": spec.name, "key": keys[0], "state": None, "error": message})
         print(message, file=sys.stderr)
         return EXIT_PERMANENT
-    status = gate_status(spec, snapshot)
+    status = runtime.status(snapshot)
     if args.json:
         emit_json(status.to_json())
     else:
@@ -56,7 +56,7 @@ def _run_many(args: argparse.Namespace, gate: str, keys: list[str], runtime: Any
     statuses: dict[str, GateStatus | None] = {}
     for key in keys:
         snapshot = runtime.load(key)
-        statuses[key] = gate_status(runtime.spec, snapshot) if snapshot else None
+        statuses[key] = runtime.status(snapshot) if snapshot else None
         progress.step(key)
     progress.close()
     counts = Counter(s.state if s else NO_STATE for s in statuses.values())

@@ -14,14 +14,13 @@ from typing import Any, Protocol
 
 from attrs import frozen
 
-from ..core.clock import format_utc
 from ..core.snapshot import Snapshot
 from ..gate.data import GateData
 from ..gate.operations import GateRuntime
 from ..gate.spec import GateSpec
-from ..gate.status import GateStatus, gate_status
+from ..gate.status import GateStatus
 
-__all__ = ["Cell", "GateLane", "Lane", "listing_row", "why_stuck"]
+__all__ = ["Cell", "GateLane", "Lane", "why_stuck"]
 
 #: States a key can still be stuck in; a triggered key has done its work.
 _OPEN = ("waiting", "partial", "complete", "failed")
@@ -71,22 +70,6 @@ class Lane(Protocol):
         ...
 
 
-def listing_row(status: GateStatus) -> dict[str, Any]:
-    """One key as a row of ``phaseactors list --json``."""
-    return {
-        "key": status.key,
-        "state": status.state,
-        "generation": status.generation,
-        "updated_at": format_utc(status.updated_at),
-        "done": len(status.done),
-        "missing": list(status.missing),
-        "missing_optional": list(status.missing_optional),
-        "failed_reason": status.failed_reason,
-        "due_at": format_utc(status.due_at),
-        "profile": status.profile,
-    }
-
-
 def why_stuck(status: GateStatus, now: datetime) -> str | None:
     """Why a key needs a person at ``now``: it failed, its trigger is not published, or a
     deadline passed while it is still undecided. None when it is fine or still in time."""
@@ -131,7 +114,7 @@ class GateLane:
         return self.runtime.spec
 
     def status(self, snapshot: Snapshot[GateData]) -> GateStatus:
-        return gate_status(self.spec, snapshot)
+        return self.runtime.status(snapshot)  # under the definition the key decides by
 
     def _cell(self, snapshot: Snapshot[GateData], now: datetime | None = None) -> Cell:
         kept = self._cells.get(snapshot.key)
@@ -155,7 +138,7 @@ class GateLane:
             expected=len(status.expected),
             stuck=why_stuck(status, now),
             updated_at=status.updated_at,
-            row=listing_row(status),
+            row=status.row_json(),
         )
 
     def page(

@@ -16,13 +16,26 @@ from typing import Any, Generic, Protocol, TypeVar
 from attrs import field, frozen, validators
 
 from .actor import Actor, Outcome
+from .definitions import DefinitionRecord
 from .events import Event
 from .snapshot import Snapshot
 from .validators import utc_datetime
 
-__all__ = ["RESOLUTIONS", "Applied", "Quarantined", "Resolution", "RetryPolicy", "Store"]
+__all__ = [
+    "RESERVED_NAMES",
+    "RESOLUTIONS",
+    "Applied",
+    "Quarantined",
+    "Resolution",
+    "RetryPolicy",
+    "Store",
+]
 
 D = TypeVar("D")
+
+#: What a store names its own records by (Firestore collections beside the actors'), so no
+#: actor may be given one of these names.
+RESERVED_NAMES = frozenset({"definitions", "quarantine", "quarantine_resolved"})
 
 
 @frozen
@@ -178,6 +191,20 @@ class Store(Protocol):
     def stranded(self, actor: Actor[D]) -> list[str]:
         """Keys holding events the store accepted but never applied (their handler died
         mid-way); a tick applies them. Stores that apply events in one step return []."""
+        ...
+
+    def record_definition(self, record: DefinitionRecord) -> DefinitionRecord:
+        """Keep a versioned definition once per (actor, fingerprint): the first record of a
+        fingerprint stays as it was written (its document and ``recorded_at``); the kept
+        record is returned."""
+        ...
+
+    def definition(self, actor: str, fingerprint: str) -> DefinitionRecord | None:
+        """The recorded definition of ``actor`` with ``fingerprint``, or None."""
+        ...
+
+    def definitions(self, actor: str) -> list[DefinitionRecord]:
+        """Every recorded definition of ``actor``, oldest first."""
         ...
 
     def quarantine(self, record: Quarantined) -> str:

@@ -1,4 +1,10 @@
-"""The gate as an actor: the pure step from (snapshot, event) to a new snapshot and outbox."""
+"""The gate as an actor: the pure step from (snapshot, event) to a new snapshot and outbox.
+
+The actor holds the gate file as it is now (``spec``) and a registry of the other versioned
+definitions its keys are pinned to, filled by the store before it steps
+(:func:`~phaseactors.core.definitions.resolve_definition`): the step reads the registry and
+nothing else, so it stays pure.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +17,30 @@ import attrs
 from ..core import outbox
 from ..core.actor import Outcome, Stepped
 from ..core.codec import decode_snapshot, encode_snapshot
+from ..core.definitions import DefinitionRecord
 from ..core.events import Event, OperatorEvent, OutboxPublished, OutboxReleased, Tick
 from ..core.machine_actor import MachineActor
 from ..core.snapshot import Snapshot
-from ..errors import InvalidMessage
+from ..errors import DefinitionMissing, InvalidMessage, TransitionRefused
 from ..limits import MAX_UNKNOWN_NAMES, seen_limit
 from .aggregate import payload_of
 from .announce import PUBLISH_FAILING, PUBLISH_FAILURES_BEFORE_ALERT, raise_alert
+from .changes import definition_changes, summary
 from .completion import Completion
 from .data import CompletionRecord, GateData, decode_gate_data, encode_gate_data
+from .definition import GateDefinition, decode_definition, encode_definition
 from .events import (
     CompletionReported,
     FailKey,
     ForceTrigger,
+    MigrateKey,
     Rearm,
     decode_gate_event,
     encode_gate_event,
 )
 from .machine import GateMachine
 from .model import GateModel
+from .pinning import carried_over, pinned_spec
 from .policy import upcoming
 from .spec import GateSpec
 
@@ -37,6 +48,7 @@ __all__ = ["GateActor"]
 
 _DECIDED = frozenset({"complete", "triggered"})
 _UNDECIDED = frozenset({"waiting", "partial"})
+_REDEFINABLE = frozenset({"waiting", "partial", "failed"})  # a generation not decided yet
 _OPERATOR_EVENTS: dict[type[OperatorEvent], str] = {
     ForceTrigger: "force",
     FailKey: "fail",
@@ -63,13 +75,75 @@ class GateActor(MachineActor[GateData]):
         self.spec = spec
         self._seen_limit = seen_limit(len(spec.expected))
         self._token_prefixes = tuple(f"e:{name}/" for name in spec.expected)
+        self._definitions: dict[str, GateDefinition] = {spec.fingerprint: spec.definition}
+        self._specs: dict[str, GateSpec] = {spec.fingerprint: spec}
 
     @property
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint of the gate's current definition."""
+        return self.spec.fingerprint
+
     def new_model(self) -> GateModel:
-        return GateModel(self.spec)
+        return GateModel(self.spec, self.spec_of)
+
+    # -- versioned definitions ---------------------------------------------------------------
+
+    def definition_record(self, at: datetime) -> DefinitionRecord:
+        """The current definition as a store records it (``at``: when first seen)."""
+        return DefinitionRecord(
+            actor=self.name,
+            fingerprint=self.fingerprint,
+            document=encode_definition(self.spec.definition),
+            recorded_at=at,
+        )
+
+    def definition_needed(self, snapshot: Snapshot[GateData]) -> str | None:
+        fingerprint = snapshot.data.definition
+        if fingerprint is None or fingerprint in self._definitions:
+            return None
+        return fingerprint
+
+    def learn_definition(self, record: DefinitionRecord) -> None:
+        """Add a recorded definition to the registry. A document that this release cannot
+        read, or whose fingerprint is not the one it is filed under, is refused
+        (:class:`DefinitionMissing`): applying part of a definition would be worse."""
+        self._definitions.setdefault(record.fingerprint, self._verified(record))
+
+    def _verified(self, record: DefinitionRecord) -> GateDefinition:
+        try:
+            definition = decode_definition(record.document)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DefinitionMissing(self.name, record.fingerprint, str(exc)) from None
+        if definition.fingerprint != record.fingerprint:
+            raise DefinitionMissing(
+                self.name, record.fingerprint, f"its document hashes to {definition.fingerprint}"
+            )
+        return definition
+
+    def known_definition(self, fingerprint: str) -> GateDefinition | None:
+        """A definition of the registry (the current one included), or None."""
+        return self._definitions.get(fingerprint)
+
+    def spec_of(self, fingerprint: str | None) -> GateSpec:
+        """The gate as a key pinned to ``fingerprint`` sees it (None: not pinned yet, so the
+        current definition); raises :class:`DefinitionMissing` if it is not in the registry."""
+        if fingerprint is None:
+            return self.spec
+        spec = self._specs.get(fingerprint)
+        if spec is None:
+            definition = self._definitions.get(fingerprint)
+            if definition is None:
+                raise DefinitionMissing(self.name, fingerprint, "not given to this handler")
+            spec = self._specs.setdefault(fingerprint, pinned_spec(self.spec, definition))
+        return spec
+
+    def spec_for(self, snapshot: Snapshot[GateData]) -> GateSpec:
+        """The gate as ``snapshot``'s key sees it."""
+        return self.spec_of(snapshot.data.definition)
 
     def validate_key(self, key: object) -> str:
         return self.spec.key.validate(key)
@@ -104,17 +178,45 @@ class GateActor(MachineActor[GateData]):
         if snapshot.state not in _UNDECIDED:
             return None
         data = snapshot.data
-        tiers = self.spec.tiers(self.spec.profile(data.profile))
+        spec = self.spec_for(snapshot)
+        tiers = spec.tiers(spec.profile(data.profile))
         pending = upcoming(
             tiers,
-            self.spec.key,
+            spec.key,
             snapshot.key,
             data.first_completion_at,
             data.deadlines_passed,
         )
         return pending[0][1] if pending else None
 
+    def step(self, snapshot: Snapshot[GateData], event: Event) -> Stepped[GateData]:
+        """The kernel's step, and two things of the gate's around any change it makes: a key
+        no event changed since before definitions were versioned (or a new key) is pinned to
+        the definition it was just stepped under, the current one; a trigger whose publish
+        keeps failing raises an alert."""
+        stepped = super().step(snapshot, event)
+        result = stepped.snapshot
+        if result is snapshot:
+            return stepped
+        if result.data.definition is None:
+            result = result.evolve(data=attrs.evolve(result.data, definition=self.fingerprint))
+        if isinstance(event, OutboxReleased):
+            result = self._publish_failing(result, event)
+        return Stepped(result, stepped.outcome, stepped.detail)
+
     def handle(self, snapshot: Snapshot[GateData], event: Event) -> Stepped[GateData]:
+        if isinstance(event, MigrateKey):
+            return self._migrate(snapshot, event)
+        if isinstance(event, CompletionReported | Tick):
+            adopted = self._adopted(snapshot, event.at)
+            if adopted is not snapshot:
+                stepped = self._handle(adopted, event)
+                if stepped.outcome is Outcome.UNCHANGED:
+                    return Stepped(stepped.snapshot, Outcome.APPLIED, "adopted the definition")
+                return stepped
+        return self._handle(snapshot, event)
+
+    def _handle(self, snapshot: Snapshot[GateData], event: Event) -> Stepped[GateData]:
         if isinstance(event, CompletionReported):
             return self._completion(snapshot, event)
         if isinstance(event, OperatorEvent):
@@ -134,18 +236,69 @@ class GateActor(MachineActor[GateData]):
             return Stepped(ticked, Outcome.APPLIED)
         raise TypeError(f"{type(event).__name__} is not an event the gate handles")
 
+    # -- a changed definition ----------------------------------------------------------------
+
+    def _adopted(self, snapshot: Snapshot[GateData], at: datetime) -> Snapshot[GateData]:
+        """With ``on_change = "adopt"``, an undecided generation pinned to an older definition
+        switches to the current one at its next completion or tick, recorded in its history
+        as the cause; a decided one keeps the definition it decided under."""
+        pinned = snapshot.data.definition
+        if (
+            self.spec.on_change != "adopt"
+            or pinned is None
+            or pinned == self.fingerprint
+            or snapshot.state not in _REDEFINABLE
+        ):
+            return snapshot
+        return self._redefine(snapshot, "adopt", self.fingerprint, at=at)
+
+    def _migrate(self, snapshot: Snapshot[GateData], event: MigrateKey) -> Stepped[GateData]:
+        """An operator moves an undecided generation to the definition the event carries."""
+        target = event.fingerprint
+        if target not in self._definitions:  # carried by the event: verified, then kept
+            self._definitions.setdefault(
+                target,
+                self._verified(
+                    DefinitionRecord(
+                        actor=self.name,
+                        fingerprint=target,
+                        document=event.definition,
+                        recorded_at=event.at,
+                    )
+                ),
+            )
+        if (snapshot.data.definition or self.fingerprint) == target:
+            return Stepped(snapshot, Outcome.UNCHANGED, f"already on definition {target}")
+        if snapshot.state not in _REDEFINABLE:
+            raise TransitionRefused(
+                "migrate",
+                snapshot.state,
+                "a decided generation keeps the definition it decided under; rearm starts"
+                " a generation under the current one",
+            )
+        migrated = self._redefine(
+            snapshot, "migrate", target, at=event.at, reason=event.reason, by=event.by
+        )
+        return Stepped(migrated, Outcome.APPLIED)
+
+    def _redefine(
+        self, snapshot: Snapshot[GateData], event: str, target: str, **kwargs: Any
+    ) -> Snapshot[GateData]:
+        """Switch ``snapshot`` to the definition ``target`` and re-evaluate it there."""
+        before = snapshot.data.definition or self.fingerprint
+        spec = self.spec_of(target)
+        old = self.known_definition(before)
+        changes = summary(definition_changes(old, spec.definition)) if old else "not known"
+        change = f"definition {before} -> {target}: {changes}"
+        switched = snapshot.evolve(data=carried_over(snapshot.data, spec, target))
+        return self.transition(switched, event, change=change, **kwargs)
+
     def _with_profile(self, snapshot: Snapshot[GateData], at: datetime) -> Snapshot[GateData]:
         """A new key freezes its profile, chosen from its first event's time."""
         if snapshot.version:
             return snapshot
-        profile = self.spec.choose_profile(snapshot.key, at).name
+        profile = self.spec_for(snapshot).choose_profile(snapshot.key, at).name
         return snapshot.evolve(data=attrs.evolve(snapshot.data, profile=profile))
-
-    def step(self, snapshot: Snapshot[GateData], event: Event) -> Stepped[GateData]:
-        stepped = super().step(snapshot, event)
-        if isinstance(event, OutboxReleased) and stepped.snapshot is not snapshot:
-            return Stepped(self._publish_failing(stepped.snapshot, event), stepped.outcome)
-        return stepped
 
     def _publish_failing(
         self, snapshot: Snapshot[GateData], event: OutboxReleased
@@ -203,7 +356,8 @@ class GateActor(MachineActor[GateData]):
         completion = event.completion
         if completion.key != snapshot.key:
             raise InvalidMessage("key", f"{completion.key!r} delivered to key {snapshot.key!r}")
-        processor = self.spec.resolve(completion.processor, completion.output_table)
+        spec = self.spec_for(snapshot)
+        processor = spec.resolve(completion.processor, completion.output_table)
         if processor is None:  # needs no dedup token: it changes nothing that counts
             return self._unknown(snapshot, completion, event.at)
         tokens = [f"e:{processor}/{completion.execution_id}"]
@@ -212,14 +366,14 @@ class GateActor(MachineActor[GateData]):
         if not set(snapshot.seen).isdisjoint(tokens):
             return Stepped(snapshot, Outcome.DUPLICATE, "already applied")
         seen = (*snapshot.seen, *tokens)[-self._seen_limit :]  # the oldest are forgotten
-        name = "report_done" if completion.status in self.spec.done_statuses else "report_failure"
+        name = "report_done" if completion.status in spec.done_statuses else "report_failure"
         changed = self.transition(
             self._with_profile(snapshot, event.at).evolve(seen=seen),
             name,
             processor=processor,
             completion=completion,
             at=event.at,
-            payload=payload_of(self.spec.aggregations, completion),
+            payload=payload_of(spec.aggregations, completion),
         )
         if snapshot.state in _DECIDED:
             return Stepped(changed, Outcome.LATE, f"key already {snapshot.state}")

@@ -150,6 +150,10 @@ class GateData:
     announced: tuple[str, ...] = ()
     """The lifecycle announcements and alerts this generation decided, by the part of their
     id after ``gate/key/generation/`` (``started``, ``alert/failed``): each is decided once."""
+    definition: str | None = None
+    """The fingerprint of the definition this generation decides under (recorded in the
+    store's definitions); None for a key no event has changed since before definitions were
+    versioned, which is pinned to the current definition at its next change."""
 
 
 def _record_to_json(record: CompletionRecord, *, under: str | None = None) -> dict[str, Any]:
@@ -234,6 +238,7 @@ def encode_gate_data(data: GateData) -> dict[str, Any]:
         "profile": data.profile,
         "deadlines_passed": list(data.deadlines_passed),
         **({"announced": list(data.announced)} if data.announced else {}),
+        **({"definition": data.definition} if data.definition else {}),
     }
 
 
@@ -257,6 +262,7 @@ def decode_gate_data(doc: Mapping[str, Any]) -> GateData:
         profile=doc.get("profile", "default"),
         deadlines_passed=tuple(doc.get("deadlines_passed") or ()),
         announced=tuple(doc.get("announced") or ()),
+        definition=doc.get("definition"),
     )
 
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from attrs import frozen
+from attrs import field, frozen
 
 from ..core.clock import format_utc, parse_utc
 from ..core.events import Event, OperatorEvent
+from ..core.validators import nonempty_str
 from .completion import Completion
 
 __all__ = [
     "CompletionReported",
     "FailKey",
     "ForceTrigger",
+    "MigrateKey",
     "Rearm",
     "decode_gate_event",
     "encode_gate_event",
@@ -52,6 +54,18 @@ class FailKey(OperatorEvent):
     """Mark the key failed."""
 
     kind: ClassVar[str] = "fail"
+
+
+@frozen(kw_only=True)
+class MigrateKey(OperatorEvent):
+    """Switch an undecided generation to the definition ``fingerprint`` and re-evaluate it
+    there. The event carries that definition's document, so whichever handler steps it (a
+    Firestore fold may be another process's) needs nothing else; a key already on it is left
+    unchanged, so migrating twice does nothing."""
+
+    kind: ClassVar[str] = "migrate"
+    fingerprint: str = field(validator=nonempty_str)
+    definition: Mapping[str, Any] = field(hash=False)
 
 
 _OPERATOR: dict[str, type[OperatorEvent]] = {
@@ -98,6 +112,13 @@ def encode_gate_event(event: Event) -> dict[str, Any]:
     """The fields of a gate event beyond ``kind``, ``at`` and ``claim``."""
     if isinstance(event, CompletionReported):
         return {"completion": _completion_to_json(event.completion)}
+    if isinstance(event, MigrateKey):
+        return {
+            "reason": event.reason,
+            "by": event.by,
+            "fingerprint": event.fingerprint,
+            "definition": dict(event.definition),
+        }
     if isinstance(event, OperatorEvent) and event.kind in _OPERATOR:
         return {"reason": event.reason, "by": event.by}
     raise TypeError(f"{type(event).__name__} is not an event of the gate")
@@ -107,6 +128,14 @@ def decode_gate_event(kind: str, doc: Mapping[str, Any], common: dict[str, Any])
     """Inverse of :func:`encode_gate_event`; ``common`` holds the decoded ``at`` and claim."""
     if kind == CompletionReported.kind:
         return CompletionReported(completion=_completion_from_json(doc["completion"]), **common)
+    if kind == MigrateKey.kind:
+        return MigrateKey(
+            reason=doc["reason"],
+            by=doc["by"],
+            fingerprint=doc["fingerprint"],
+            definition=doc["definition"],
+            **common,
+        )
     if kind in _OPERATOR:
         return _OPERATOR[kind](reason=doc["reason"], by=doc["by"], **common)
     raise ValueError(f"unknown event kind {kind!r}")

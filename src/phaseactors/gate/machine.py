@@ -8,6 +8,8 @@ raising action aborts the step, so nothing is committed.
 
 from __future__ import annotations
 
+from typing import Any
+
 from statemachine import State, StateMachine
 
 __all__ = ["GateMachine"]
@@ -15,8 +17,26 @@ __all__ = ["GateMachine"]
 _DEADLINE_FAILED = ["pass_deadlines", "note_deadline_failed"]
 
 
+def _redefinition(waiting: State, partial: State, complete: State, failed: State) -> Any:
+    """A key of an undecided generation re-evaluated under the definition it has just switched
+    to: it triggers if that definition's condition holds, fails on an outstanding failure of a
+    processor it requires, reopens when no such failure is left; else it stays as it is."""
+    return (
+        waiting.to(complete, cond="holds_now")
+        | partial.to(complete, cond="holds_now")
+        | failed.to(complete, cond="holds_now")
+        | waiting.to(failed, cond="fails_now", on="note_failed_now")
+        | partial.to(failed, cond="fails_now", on="note_failed_now")
+        | failed.to(partial, cond="reopens_now")
+        | waiting.to.itself(internal=True)
+        | partial.to.itself(internal=True)
+        | failed.to.itself(internal=True)
+    )
+
+
 class GateMachine(StateMachine):
-    """waiting → partial → complete → triggered, with failed, force and rearm."""
+    """waiting → partial → complete → triggered, with failed, force, rearm, and the switch of
+    an undecided generation to a changed definition (adopt, migrate)."""
 
     waiting = State("waiting", initial=True)
     partial = State("partial")
@@ -62,3 +82,7 @@ class GateMachine(StateMachine):
         | failed.to(waiting, on="start_generation")
         | partial.to(waiting, on="start_generation")
     )
+    # A changed gate definition: ``adopt`` (the gate's on_change policy, at the key's next
+    # event) and ``migrate`` (an operator's command) switch an undecided generation to it.
+    adopt = _redefinition(waiting, partial, complete, failed)
+    migrate = _redefinition(waiting, partial, complete, failed)

@@ -9,7 +9,7 @@ pass without a trigger raise alerts, each once per generation (:mod:`.announce`)
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from .completion import Completion
 from .data import CompletionRecord, GateData
 from .lifecycle import LifecycleEvent
 from .policy import DeadlineTier, upcoming
-from .spec import GateSpec
+from .spec import DEFAULT_PROFILE, GateSpec
 from .trigger import decide_trigger
 
 __all__ = ["GateModel"]
@@ -31,15 +31,25 @@ _NO_PAYLOAD: Mapping[str, Any] = {}
 
 
 class GateModel(ActorModel[GateData]):
-    """The gate's working copy: done / failed / late records and the trigger decision."""
+    """The gate's working copy: done / failed / late records and the trigger decision.
 
-    audited = frozenset({"force", "fail", "rearm", "tick"})
+    ``spec`` is the gate as it is now; a snapshot pinned to another definition is worked on
+    with the gate as that key sees it, which ``resolve`` gives for the snapshot's fingerprint
+    (the actor's registry: no I/O)."""
 
-    def __init__(self, spec: GateSpec) -> None:
+    audited = frozenset({"force", "fail", "rearm", "tick", "adopt", "migrate"})
+
+    def __init__(
+        self, spec: GateSpec, resolve: Callable[[str | None], GateSpec] | None = None
+    ) -> None:
+        self.current = spec
         self.spec = spec
+        self._resolve = resolve or (lambda fingerprint: spec)
 
     def load_data(self, data: GateData) -> None:
         self.data = data
+        self.spec = self._resolve(data.definition)
+        self.definition = data.definition
         self.profile = self.spec.profile(data.profile)
         self.deadlines_passed = data.deadlines_passed
         self.just_passed: tuple[str, ...] = ()
@@ -71,6 +81,7 @@ class GateModel(ActorModel[GateData]):
             profile=self.profile.name,
             deadlines_passed=self.deadlines_passed,
             announced=tuple(self.announced),
+            definition=self.definition,
         )
 
     # -- guards ------------------------------------------------------------------------------
@@ -98,6 +109,25 @@ class GateModel(ActorModel[GateData]):
 
     def final_deadline_missed(self, at: datetime) -> bool:
         return any(t.otherwise == "fail" for t in self._passed(at))
+
+    # -- guards of a key re-evaluated under a definition it switched to ---------------------
+
+    def holds_now(self) -> bool:
+        """The definition's condition holds for what is done (an operator's failure is not
+        reopened by a definition either)."""
+        if self.failure_kind == "operator":
+            return False
+        return self._tier_met(self.done, self._passed()) is not None
+
+    def _outstanding(self) -> list[str]:
+        """Failed processors the definition requires that have no done report since."""
+        return [p for p in self.failures if self.profile.is_required(p) and p not in self.done]
+
+    def fails_now(self) -> bool:
+        return bool(self._outstanding())
+
+    def reopens_now(self) -> bool:
+        return self.failure_kind == "processor" and not self._outstanding()
 
     # -- deadlines ---------------------------------------------------------------------------
 
@@ -169,6 +199,13 @@ class GateModel(ActorModel[GateData]):
         self.failed_reason = f"required processor {processor} failed{error}"
         self.failure_kind = "processor"
 
+    def note_failed_now(self) -> None:
+        processor = self._outstanding()[0]
+        record = self.failures[processor]
+        error = f": {record.error_message}" if record.error_message else ""
+        self.failed_reason = f"required processor {processor} failed{error}"
+        self.failure_kind = "processor"
+
     def note_operator_failed(self, reason: str, by: str) -> None:
         self.failed_reason = f"failed by {by}: {reason}"
         self.failure_kind = "operator"
@@ -235,6 +272,10 @@ class GateModel(ActorModel[GateData]):
         self.outbox = [e for e in self.outbox if e.id != entry_id]
 
     def start_generation(self) -> None:
+        """A new generation decides under the gate's current definition."""
+        self.spec, self.definition = self.current, self.current.fingerprint
+        kept = self.profile.name if self.current.has_profile(self.profile.name) else None
+        self.profile = self.current.profile(kept or DEFAULT_PROFILE)
         self.generation += 1
         self.done, self.failures, self.failure_counts = {}, {}, {}
         self.late, self.trigger, self.first_completion_at = [], None, None
@@ -262,8 +303,8 @@ class GateModel(ActorModel[GateData]):
             profile=self.profile,
             correlation_id=completion.correlation_id if completion else None,
             traceparent=completion.traceparent if completion else None,
-            forced_by=kwargs.get("by"),
-            forced_reason=kwargs.get("reason"),
+            forced_by=kwargs.get("by") if event == "force" else None,
+            forced_reason=kwargs.get("reason") if event == "force" else None,
         )
         place(self.outbox, entry)
         trigger = self.trigger
@@ -318,4 +359,8 @@ class GateModel(ActorModel[GateData]):
             return f"published as {kwargs['message_id']}"
         if event == "tick":
             return f"deadline {', '.join(self.just_passed)} passed"
+        if event == "adopt":
+            return f"on_change = adopt: {kwargs['change']}"
+        if event == "migrate":
+            return f"{kwargs['reason']} ({kwargs['change']})"
         return str(kwargs.get("reason", ""))

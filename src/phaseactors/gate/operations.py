@@ -1,24 +1,33 @@
 """The gate's commands over a runtime: deliver a completion, and the audited operator
-commands force, rearm and fail. Each is one event through :meth:`Runtime.send`."""
+commands force, rearm, fail and migrate. Each is one event through :meth:`Runtime.send`.
+
+Before its first event the runtime records the gate's current definition in the store (once:
+a store keeps the first record of a fingerprint), so that any key pinned to it can be read
+and stepped by every other handler, whatever gate file that one has."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timedelta
 
 from ..alerts.log import log_published_alert
 from ..core import telemetry
 from ..core.clock import Clock, utcnow
+from ..core.definitions import DefinitionRecord, resolve_definition
 from ..core.events import Event
 from ..core.publisher import Publisher
 from ..core.runtime import DEFAULT_LEASE, Delivery, Runtime
-from ..core.snapshot import OutboxEntry
+from ..core.snapshot import OutboxEntry, Snapshot
 from ..core.store import Store
+from ..errors import DefinitionMissing
 from .actor import GateActor
 from .completion import Completion
 from .data import GateData
-from .events import CompletionReported, FailKey, ForceTrigger, Rearm
+from .definition import encode_definition
+from .events import CompletionReported, FailKey, ForceTrigger, MigrateKey, Rearm
 from .spec import GateSpec
+from .status import GateStatus, gate_status
 
 __all__ = ["GateRuntime"]
 
@@ -40,12 +49,71 @@ class GateRuntime(Runtime[GateData]):
         lease: timedelta = DEFAULT_LEASE,
     ) -> None:
         super().__init__(actor, store, publisher, clock=clock, lease=lease)
+        self._recorded: DefinitionRecord | None = None
+        self._records: dict[str, DefinitionRecord] = {}
+        self._recording = threading.Lock()
 
     @property
     def spec(self) -> GateSpec:
         return self.actor.spec
 
+    # -- definitions ---------------------------------------------------------------------
+
+    def record_definition(self) -> DefinitionRecord:
+        """Record the gate's current definition in the store, once per runtime; the record
+        kept (the first ever of this fingerprint, with the time it was first seen)."""
+        recorded = self._recorded
+        if recorded is None:
+            with self._recording:
+                if self._recorded is None:
+                    record = self.actor.definition_record(self.clock())
+                    self._recorded = self.store.record_definition(record)
+                recorded = self._recorded
+        return recorded
+
+    def definition_record(self, fingerprint: str) -> DefinitionRecord | None:
+        """A recorded definition of this gate (remembered: records never change)."""
+        record = self._records.get(fingerprint)
+        if record is None:
+            record = self.store.definition(self.actor.name, fingerprint)
+            if record is not None:
+                self._records[fingerprint] = record
+        return record
+
+    def key_spec(self, snapshot: Snapshot[GateData]) -> GateSpec | None:
+        """The gate as ``snapshot``'s key sees it, its definition read from the store if the
+        actor does not know it yet; None when the store does not have it either."""
+        resolve_definition(self.store, self.actor, snapshot)
+        try:
+            return self.actor.spec_for(snapshot)
+        except DefinitionMissing:
+            return None
+
+    def status(self, snapshot: Snapshot[GateData]) -> GateStatus:
+        """The status of a key, shown under the definition it decides by."""
+        fingerprint = snapshot.data.definition
+        record = self.definition_record(fingerprint) if fingerprint else None
+        return gate_status(
+            self.spec,
+            snapshot,
+            pinned=self.key_spec(snapshot),
+            first_seen=record.recorded_at if record else None,
+        )
+
+    def migration(self, reason: str, by: str) -> MigrateKey:
+        """The event that moves a key to the gate's current definition."""
+        return MigrateKey(
+            at=self.clock(),
+            reason=reason,
+            by=by,
+            fingerprint=self.actor.fingerprint,
+            definition=encode_definition(self.spec.definition),
+        )
+
+    # -- events --------------------------------------------------------------------------
+
     def send(self, key: str, event: Event) -> Delivery[GateData]:
+        self.record_definition()
         delivery = super().send(key, event)
         _observe(self.spec, delivery, event.at)
         return delivery
@@ -72,6 +140,11 @@ class GateRuntime(Runtime[GateData]):
     def fail(self, key: str, reason: str, by: str) -> Delivery[GateData]:
         """Mark the key failed."""
         return self.send(key, FailKey(at=self.clock(), reason=reason, by=by))
+
+    def migrate(self, key: str, reason: str, by: str) -> Delivery[GateData]:
+        """Move an undecided key to the gate's current definition and re-evaluate it there
+        (it may trigger or fail at once); a key already on it is left unchanged."""
+        return self.send(key, self.migration(reason, by))
 
 
 def _observe(spec: GateSpec, delivery: Delivery[GateData], at: datetime) -> None:

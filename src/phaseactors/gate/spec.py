@@ -6,18 +6,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 
-from attrs import field, frozen
+from attrs import field, frozen, validators
 
 from .aggregate import Aggregation
 from .completion import Status
+from .definition import GateDefinition
 from .keys import KeyFormat
 from .names import NameResolver, NameRules
 from .policy import DeadlineTier, Profile
 
-__all__ = ["DEFAULT_PROFILE", "GateSpec"]
+__all__ = ["DEFAULT_PROFILE", "ON_CHANGE", "GateSpec"]
 
 
 DEFAULT_PROFILE = "default"
+#: What a changed definition does to keys in flight: ``pin`` (they finish under the
+#: definition they started with) or ``adopt`` (they switch at their next event).
+ON_CHANGE = ("pin", "adopt")
 
 
 @frozen(kw_only=True)
@@ -44,8 +48,11 @@ class GateSpec:
     optional_quorum: float = 0.0
     deadlines: tuple[DeadlineTier, ...] = ()
     profiles: tuple[Profile, ...] = ()
+    on_change: str = field(default="pin", validator=validators.in_(ON_CHANGE))
     _resolver: NameResolver = field(init=False, repr=False, eq=False, hash=False)
     _profiles: dict[str, Profile] = field(init=False, repr=False, eq=False, hash=False)
+    _definition: GateDefinition = field(init=False, repr=False, eq=False, hash=False)
+    _fingerprint: str = field(init=False, repr=False, eq=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
         resolver = NameResolver(self.expected, self.aliases, self.names)
@@ -58,6 +65,31 @@ class GateSpec:
         )
         profiles = {DEFAULT_PROFILE: default, **{p.name: p for p in self.profiles}}
         object.__setattr__(self, "_profiles", profiles)
+        definition = GateDefinition(
+            timezone=self.key.timezone,
+            done_statuses=self.done_statuses,
+            failed_statuses=self.failed_statuses,
+            required=self.required,
+            optional=self.optional,
+            optional_quorum=self.optional_quorum,
+            deadlines=self.deadlines,
+            profiles=self.profiles,
+        )
+        object.__setattr__(self, "_definition", definition)
+        object.__setattr__(self, "_fingerprint", definition.fingerprint)
+
+    @property
+    def definition(self) -> GateDefinition:
+        """What decides this gate's keys (see :mod:`.definition`)."""
+        return self._definition
+
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint of :attr:`definition`: keys record it when they start."""
+        return self._fingerprint
+
+    def has_profile(self, name: str) -> bool:
+        return name in self._profiles
 
     def profile(self, name: str) -> Profile:
         """The profile a key froze in its snapshot."""

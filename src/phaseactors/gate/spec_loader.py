@@ -19,8 +19,8 @@ from .definitions import definition_files, read_definition, search_path
 from .keys import KeyFormat
 from .names import NameRules
 from .policy import DeadlineTier, Profile, parse_duration, parse_wall_time
-from .spec import DEFAULT_PROFILE, GateSpec
-from .toml_table import NAME, TomlTable
+from .spec import DEFAULT_PROFILE, ON_CHANGE, GateSpec
+from .toml_table import TomlTable
 
 __all__ = [
     "available_gates",
@@ -42,6 +42,7 @@ _TOP_LEVEL = {
     "kind",
     "name",
     "description",
+    "on_change",
     "key",
     "topics",
     "statuses",
@@ -125,9 +126,7 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
     if kind != "gate":
         root.fail("kind", f"must be 'gate' (or absent), got {kind!r}")
     root.only(_TOP_LEVEL)
-    name = root.text("name")
-    if not NAME.fullmatch(name):
-        root.fail("name", f"{name!r} may only use letters, digits, '_', '.', '-'")
+    name = root.actor_name()
     topics = root.table("topics")
     topics.only({"input", "output", "lifecycle", "alerts"})
     done, failed = _statuses_section(root)
@@ -136,6 +135,9 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
     policy = root.table("policy", required=False)
     policy.only({"optional_quorum"})
     deadlines = _deadlines(root)
+    on_change = root.text("on_change", "pin")
+    if on_change not in ON_CHANGE:
+        root.fail("on_change", f"must be 'pin' or 'adopt', got {on_change!r}")
     return GateSpec(
         name=name,
         description=root.data.get("description", "") or "",
@@ -155,6 +157,7 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
         optional_quorum=_fraction_field(policy, "optional_quorum", 0.0),
         deadlines=deadlines,
         profiles=_profiles(root, expected, deadlines),
+        on_change=on_change,
     )
 
 

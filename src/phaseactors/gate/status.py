@@ -16,10 +16,11 @@ from attrs import frozen
 from ..core.clock import format_utc
 from ..core.codec import history_json, outbox_entry_json
 from ..core.snapshot import HistoryEntry, OutboxEntry, Snapshot
+from .changes import Change, definition_changes
 from .data import CompletionRecord, GateData, Trigger
-from .spec import GateSpec
+from .spec import DEFAULT_PROFILE, GateSpec
 
-__all__ = ["DeadlineView", "GateStatus", "gate_status"]
+__all__ = ["DeadlineView", "DefinitionView", "GateStatus", "gate_status"]
 
 _UNDECIDED = ("waiting", "partial")
 
@@ -40,6 +41,36 @@ class DeadlineView:
             "due_at": format_utc(self.due_at),
             "passed": self.passed,
             "otherwise": self.otherwise,
+        }
+
+
+@frozen(kw_only=True)
+class DefinitionView:
+    """Which definition a key decides under, against the gate file as it is now.
+
+    ``fingerprint`` is the key's (None: a key no event has changed since before definitions
+    were versioned; its next change pins it to the current one), ``current`` the file's;
+    ``drifted`` when they differ, and then ``changes`` says what differs (empty when the key's
+    definition could not be read: ``known`` is False). ``first_seen`` is when the store first
+    recorded the key's definition, if it was looked up."""
+
+    fingerprint: str | None
+    current: str
+    changes: tuple[Change, ...] = ()
+    known: bool = True
+    first_seen: datetime | None = None
+    on_change: str = "pin"
+
+    @property
+    def drifted(self) -> bool:
+        return self.fingerprint is not None and self.fingerprint != self.current
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "current": self.current,
+            "drifted": self.drifted,
+            "changes": [c.to_json() for c in self.changes],
         }
 
 
@@ -75,6 +106,7 @@ class GateStatus:
     history: tuple[HistoryEntry, ...]
     announced: tuple[str, ...] = ()
     """The announcements and alerts this generation decided (``started``, ``alert/failed``)."""
+    definition: DefinitionView | None = None
 
     @property
     def expected(self) -> tuple[str, ...]:
@@ -91,6 +123,23 @@ class GateStatus:
     def reports(self, name: str) -> int:
         """How many reports an unknown processor ``name`` sent."""
         return self.unknown_counts.get(name, 1)
+
+    def row_json(self) -> dict[str, Any]:
+        """The key as one row of a listing (``phaseactors list --json``, the console's grid)."""
+        return {
+            "key": self.key,
+            "state": self.state,
+            "generation": self.generation,
+            "updated_at": format_utc(self.updated_at),
+            "done": len(self.done),
+            "missing": list(self.missing),
+            "missing_optional": list(self.missing_optional),
+            "failed_reason": self.failed_reason,
+            "due_at": format_utc(self.due_at),
+            "profile": self.profile,
+            "definition": self.definition.fingerprint if self.definition else None,
+            "drifted": bool(self.definition and self.definition.drifted),
+        }
 
     def to_json(self) -> dict[str, Any]:
         """The stable ``phaseactors status --json`` shape."""
@@ -138,13 +187,44 @@ class GateStatus:
             "pending_outbox": [outbox_entry_json(e) for e in self.pending_outbox],
             "announced": list(self.announced),
             "history": [history_json(h) for h in self.history],
+            "definition": self.definition.to_json() if self.definition else None,
         }
 
 
-def gate_status(spec: GateSpec, snapshot: Snapshot[GateData]) -> GateStatus:
-    """The status of ``snapshot``, a key of the gate ``spec``."""
+def gate_status(
+    spec: GateSpec,
+    snapshot: Snapshot[GateData],
+    *,
+    pinned: GateSpec | None = None,
+    first_seen: datetime | None = None,
+) -> GateStatus:
+    """The status of ``snapshot``, a key of the gate ``spec`` (the file as it is now).
+
+    A key pinned to another definition is shown as it decides: ``pinned`` is the gate as that
+    key sees it (:meth:`~phaseactors.gate.actor.GateActor.spec_for`, which
+    :meth:`~phaseactors.gate.operations.GateRuntime.status` looks up). Without it, such a key
+    is shown against the current file, with its drift flagged and its changes unknown."""
     data = snapshot.data
-    profile = spec.profile(data.profile)
+    fingerprint = data.definition
+    drifted = fingerprint is not None and fingerprint != spec.fingerprint
+    if drifted and pinned is not None:
+        view = DefinitionView(
+            fingerprint=fingerprint,
+            current=spec.fingerprint,
+            changes=definition_changes(pinned.definition, spec.definition),
+            first_seen=first_seen,
+            on_change=spec.on_change,
+        )
+        spec = pinned
+    else:
+        view = DefinitionView(
+            fingerprint=fingerprint,
+            current=spec.fingerprint,
+            known=not drifted,
+            first_seen=first_seen,
+            on_change=spec.on_change,
+        )
+    profile = spec.profile(data.profile if spec.has_profile(data.profile) else DEFAULT_PROFILE)
     deadlines = tuple(
         DeadlineView(
             name=tier.name,
@@ -182,4 +262,5 @@ def gate_status(spec: GateSpec, snapshot: Snapshot[GateData]) -> GateStatus:
         pending_outbox=snapshot.outbox,
         history=snapshot.history,
         announced=data.announced,
+        definition=view,
     )

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+from ..core.store import RESERVED_NAMES
 from ..errors import SpecError
 
 __all__ = ["NAME", "TomlTable"]
@@ -27,6 +28,15 @@ class TomlTable:
 
     def fail(self, name: str, problem: str) -> NoReturn:
         raise SpecError(self.source, name, problem)
+
+    def actor_name(self) -> str:
+        """The ``name`` field: the name of the actor, which its keys are stored under."""
+        name = self.text("name")
+        if not NAME.fullmatch(name):
+            self.fail("name", f"{name!r} may only use letters, digits, '_', '.', '-'")
+        if name in RESERVED_NAMES:
+            self.fail("name", f"{name!r} is reserved: the stores keep their own records under it")
+        return name
 
     def where(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name

@@ -40,7 +40,6 @@ from phaseactors.gate.intake import accept_message, quarantine
 from phaseactors.gate.operations import GateRuntime
 from phaseactors.gate.spec import GateSpec
 from phaseactors.gate.spec_loader import load_spec
-from phaseactors.gate.status import gate_status
 from phaseactors.gcp.cloud_logging import configure_cloud_logging, span_from, trace_from
 from phaseactors.gcp.envelope import MESSAGE_PUBLISHED, PubsubMessage, decode_envelope
 from phaseactors.gcp.push_auth import PushAuth, redact_access_logs
@@ -207,7 +206,7 @@ class GateFunction:
             return {"error": str(error)}, 400
         if snapshot is None:
             return {"gate": self.spec.name, "key": key, "state": None}, 404
-        return gate_status(self.spec, snapshot).to_json(), 200
+        return self.runtime.status(snapshot).to_json(), 200
 
 
 def _attribute(event: Any, name: str) -> Any:

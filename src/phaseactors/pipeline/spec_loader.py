@@ -118,9 +118,7 @@ def pipeline_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> 
     if definition_kind(root.data) != "pipeline":
         root.fail("kind", f"must be 'pipeline', got {root.data.get('kind')!r}")
     root.only(_TOP_LEVEL)
-    name = root.text("name")
-    if not NAME.fullmatch(name):
-        root.fail("name", f"{name!r} may only use letters, digits, '_', '.', '-'")
+    name = root.actor_name()
     topics = root.table("topics")
     topics.only({"lifecycle", "alerts"})
     phases = _phases(root)

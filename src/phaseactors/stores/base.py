@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from ..core.actor import Actor
 from ..core.clock import format_utc, parse_utc
+from ..core.definitions import DefinitionRecord, resolve_definition
 from ..core.events import Event
 from ..core.snapshot import Snapshot
 from ..core.store import Applied, Quarantined, Resolution, RetryPolicy, Store
@@ -47,7 +48,9 @@ def resolution_from_document(document: dict[str, Any]) -> Resolution:
 
 
 class OptimisticStore(ABC):
-    """Read, step outside any lock, commit if the version is unchanged; retry on conflict."""
+    """Read, step outside any lock, commit if the version is unchanged; retry on conflict.
+    Before stepping, a versioned actor is given the stored definition the key is pinned to
+    (:func:`~phaseactors.core.definitions.resolve_definition`)."""
 
     def __init__(self, retry: RetryPolicy | None = None) -> None:
         self.retry = retry or RetryPolicy()
@@ -65,6 +68,7 @@ class OptimisticStore(ABC):
         for attempt in range(1, policy.max_attempts + 1):
             current, token = self._read(actor, key)
             base = current if current is not None else actor.initial(key)
+            resolve_definition(self, actor, base)  # a definition the key is pinned to
             stepped = actor.step(base, event)
             if stepped.snapshot is base:
                 return Applied(base, stepped.outcome, stepped.detail, False, attempt)
@@ -76,6 +80,10 @@ class OptimisticStore(ABC):
 
     def load(self, actor: Actor[D], key: str) -> Snapshot[D] | None:
         return self._read(actor, key)[0]
+
+    @abstractmethod
+    def definition(self, actor: str, fingerprint: str) -> DefinitionRecord | None:
+        """The recorded definition (see :class:`~phaseactors.core.store.Store`)."""
 
     def stranded(self, actor: Actor[D]) -> list[str]:
         return []

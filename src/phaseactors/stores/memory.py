@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import attrs
 
 from ..core.actor import Actor
+from ..core.definitions import DefinitionRecord, resolve_definition
 from ..core.snapshot import Snapshot
 from .base import OptimisticStore, Quarantined, Resolution, RetryPolicy
 
@@ -37,6 +38,7 @@ class MemoryStore(OptimisticStore):
         self._quarantine: list[Quarantined] = []
         self._quarantine_ids = 0
         self._resolutions: list[Resolution] = []
+        self._definitions: dict[tuple[str, str], DefinitionRecord] = {}
         self._forced_conflicts = 0
         self.conflict_hook = conflict_hook
         self.commits = 0
@@ -98,6 +100,7 @@ class MemoryStore(OptimisticStore):
             if pending_outbox and not snapshot.outbox:
                 continue
             if due_before is not None:
+                resolve_definition(self, actor, snapshot)  # due_at reads the key's definition
                 due = actor.due_at(snapshot)
                 if due is None or due > due_before:
                     continue
@@ -105,6 +108,19 @@ class MemoryStore(OptimisticStore):
                 return
             count += 1
             yield snapshot
+
+    def record_definition(self, record: DefinitionRecord) -> DefinitionRecord:
+        with self._lock:
+            return self._definitions.setdefault((record.actor, record.fingerprint), record)
+
+    def definition(self, actor: str, fingerprint: str) -> DefinitionRecord | None:
+        with self._lock:
+            return self._definitions.get((actor, fingerprint))
+
+    def definitions(self, actor: str) -> list[DefinitionRecord]:
+        with self._lock:
+            records = [r for (name, _), r in self._definitions.items() if name == actor]
+        return sorted(records, key=lambda r: r.recorded_at)  # stable: ties in recording order
 
     def quarantine(self, record: Quarantined) -> str:
         with self._lock:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from ..core.actor import Actor
 from ..core.clock import format_utc, parse_utc
+from ..core.definitions import DefinitionRecord
 from ..core.events import Event
 from ..core.snapshot import Snapshot
 from ..errors import (
@@ -83,6 +84,16 @@ CREATE TABLE IF NOT EXISTS quarantine_resolved (
     doc TEXT NOT NULL
 );
 """
+# Versioned definitions, one row per (gate, fingerprint), written once and never updated.
+_DEFINITIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS definitions (
+    gate TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (gate, fingerprint)
+);
+"""
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _DECODED_LIMIT = 4096
 _KEY_LOCKS = 64
@@ -133,7 +144,7 @@ class SqliteStore(OptimisticStore):
             try:
                 conn = self._conn()
                 conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
+                conn.executescript(_SCHEMA + _DEFINITIONS_SCHEMA)
                 return
             except sqlite3.OperationalError as exc:
                 if not _locked(exc) or time.monotonic() > deadline:
@@ -290,6 +301,41 @@ class SqliteStore(OptimisticStore):
             self._remember(actor.name, key, snapshot)
             yield snapshot
 
+    def record_definition(self, record: DefinitionRecord) -> DefinitionRecord:
+        with self._errors("record definition"):
+            self._execute(
+                "INSERT INTO definitions (gate, fingerprint, recorded_at, doc) VALUES (?,?,?,?)"
+                " ON CONFLICT (gate, fingerprint) DO NOTHING",
+                (
+                    record.actor,
+                    record.fingerprint,
+                    format_utc(record.recorded_at),
+                    json.dumps(record.document, sort_keys=True, separators=(",", ":")),
+                ),
+            )
+        kept = self.definition(record.actor, record.fingerprint)
+        assert kept is not None  # just written, or written before
+        return kept
+
+    def definition(self, actor: str, fingerprint: str) -> DefinitionRecord | None:
+        with self._errors("read definition"):
+            row = self._execute(
+                "SELECT recorded_at, doc FROM definitions WHERE gate=? AND fingerprint=?",
+                (actor, fingerprint),
+            ).fetchone()
+        if row is None:
+            return None
+        return _definition(actor, fingerprint, *row)
+
+    def definitions(self, actor: str) -> list[DefinitionRecord]:
+        with self._errors("read definitions"):
+            rows = self._execute(
+                "SELECT fingerprint, recorded_at, doc FROM definitions WHERE gate=?"
+                " ORDER BY recorded_at, rowid",
+                (actor,),
+            ).fetchall()
+        return [_definition(actor, *row) for row in rows]
+
     def quarantine(self, record: Quarantined) -> str:
         with self._errors("quarantine"):
             cursor = self._execute(
@@ -377,6 +423,15 @@ def _quarantined(row: Sequence[Any]) -> Quarantined:
         source=source,
         message_id=message_id,
         raw=raw,
+    )
+
+
+def _definition(actor: str, fingerprint: str, recorded_at: str, doc: str) -> DefinitionRecord:
+    return DefinitionRecord(
+        actor=actor,
+        fingerprint=fingerprint,
+        document=json.loads(doc),
+        recorded_at=parse_utc(recorded_at),
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 import pytest
 
 from ..core.actor import Actor, Outcome, Stepped
+from ..core.definitions import DefinitionRecord
 from ..core.events import Claim, Event, OutboxPublished
 from ..core.snapshot import Snapshot
 from ..errors import ContentionError
@@ -30,7 +31,7 @@ from ..gate.spec import GateSpec
 from ..gate.spec_loader import spec_from_mapping
 from ..stores.base import Quarantined, Resolution, RetryPolicy, Store
 
-__all__ = ["InterferingActor", "StoreContract", "contract_spec"]
+__all__ = ["InterferingActor", "StoreContract", "contract_spec", "contract_spec_changed"]
 
 T0 = datetime(2025, 11, 29, 12, 0, tzinfo=UTC)
 D = TypeVar("D")
@@ -45,6 +46,20 @@ def contract_spec(processors: int = 3) -> GateSpec:
             "key": {"field": "day", "format": "date"},
             "topics": {"output": "contract-out"},
             "processors": {"required": [f"p{i}" for i in range(processors)]},
+            "deadlines": [{"name": "1h", "after_first": "1h", "required": 0.0, "min_done": 2}],
+        }
+    )
+
+
+def contract_spec_changed(processors: int = 3) -> GateSpec:
+    """:func:`contract_spec` with its last required processor removed: another definition."""
+    spec = contract_spec(processors)
+    return spec_from_mapping(
+        {
+            "name": spec.name,
+            "key": {"field": "day", "format": "date"},
+            "topics": {"output": "contract-out"},
+            "processors": {"required": list(spec.required[:-1])},
             "deadlines": [{"name": "1h", "after_first": "1h", "required": 0.0, "min_done": 2}],
         }
     )
@@ -395,3 +410,84 @@ class StoreContract:
         assert [r.quarantine_reason for r in store.resolutions("g", limit=2)] == ["r3", "r2"]
         assert [r.quarantine_reason for r in store.resolutions("h")] == ["r1"]
         assert len(store.resolutions()) == 4
+
+    # -- versioned definitions ------------------------------------------------------------
+
+    def test_a_definition_is_kept_once_per_fingerprint(self, store: Store) -> None:
+        first = DefinitionRecord(
+            actor="g", fingerprint="f1", document={"required": ["a"], "quorum": 0.5}, recorded_at=T0
+        )
+        later = DefinitionRecord(
+            actor="g", fingerprint="f1", document={"other": True}, recorded_at=T0 + timedelta(1)
+        )
+        assert store.record_definition(first) == first
+        assert store.record_definition(later) == first
+        assert store.definition("g", "f1") == first
+        assert store.definition("g", "f2") is None
+        assert store.definition("other", "f1") is None
+
+    def test_definitions_are_listed_per_actor_oldest_first(self, store: Store) -> None:
+        for name, fingerprint, minutes in (("g", "f2", 5), ("g", "f1", 1), ("h", "f3", 0)):
+            store.record_definition(
+                DefinitionRecord(
+                    actor=name,
+                    fingerprint=fingerprint,
+                    document={"n": minutes},
+                    recorded_at=T0 + timedelta(minutes=minutes),
+                )
+            )
+        assert [r.fingerprint for r in store.definitions("g")] == ["f1", "f2"]
+        assert [r.fingerprint for r in store.definitions("h")] == ["f3"]
+        assert store.definitions("none") == []
+
+    def test_a_pinned_key_steps_under_its_definition_in_a_handler_that_never_saw_it(
+        self, store: Store, actor: GateActor, tmp_path: Path
+    ) -> None:
+        """The key started under the three-processor definition; a handler whose gate file
+        dropped p2 (and that never heard of the old definition) reads it from the store
+        before it steps, so p0 and p1 do not trigger the key."""
+        store.record_definition(actor.definition_record(T0))
+        store.apply(actor, self.key, completion_event("p0"))
+        newer = GateActor(contract_spec_changed())
+        applied = self.other_handle(store, tmp_path).apply(newer, self.key, completion_event("p1"))
+        assert (applied.snapshot.state, applied.snapshot.data.definition) == (
+            "partial",
+            actor.fingerprint,
+        )
+        assert newer.known_definition(actor.fingerprint) is not None
+
+    def test_threads_on_a_pinned_key_all_step_under_its_definition(self, tmp_path: Path) -> None:
+        """Concurrent handlers of one key (folded into one commit by a store that combines
+        them) each know only the newer definition; all step under the key's own."""
+        count = 12
+        old = GateActor(contract_spec(count + 1))  # p0 .. p12: p12 never reports
+        store = self.create_store(tmp_path)
+        store.record_definition(old.definition_record(T0))
+        store.apply(old, self.key, completion_event("p0"))
+        start = threading.Barrier(count - 1)
+        errors: list[BaseException] = []
+
+        def deliver(name: str) -> None:
+            handle = self.other_handle(store, tmp_path)
+            newer = GateActor(contract_spec_changed(count + 1))  # p12 is not required there
+            start.wait()
+            try:
+                handle.apply(newer, self.key, completion_event(name))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=deliver, args=(f"p{i}",)) for i in range(1, count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        loaded = store.load(old, self.key)
+        assert loaded is not None
+        assert set(loaded.data.done) == {f"p{i}" for i in range(count)}
+        assert (loaded.state, loaded.outbox, loaded.data.definition) == (
+            "partial",
+            (),
+            old.fingerprint,
+        )
+        store.close()

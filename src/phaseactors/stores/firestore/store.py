@@ -35,10 +35,17 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ...core.actor import Actor
 from ...core.clock import parse_utc
+from ...core.definitions import DefinitionRecord, resolve_definition
 from ...core.events import Event, Tick
 from ...core.snapshot import Snapshot
 from ...core.store import Applied, Quarantined, Resolution, RetryPolicy
-from ...errors import ContentionError, CredentialsMissing, InvalidURL, StoreRejected
+from ...errors import (
+    ContentionError,
+    CredentialsMissing,
+    InvalidURL,
+    StoreRejected,
+    StoreUnavailable,
+)
 from ..base import resolution_from_document
 from .client import (
     Conflict,
@@ -120,10 +127,15 @@ class FirestoreStore:
         return get_document(self.client, ref, self.stats)
 
     def _read(self, actor: Actor[D], key: str) -> tuple[Snapshot[D] | None, Any]:
+        """The snapshot and its update time. Every path that steps reads through here (direct
+        commits and folds alike), so a versioned actor is given the definition the key is
+        pinned to before any step (one read per definition and actor object)."""
         document = self._get(self._ref(actor, key))
         if document.fields is None:
             return None, None
-        return actor.decode(document.fields), document.update_time
+        snapshot = actor.decode(document.fields)
+        resolve_definition(self, actor, snapshot)
+        return snapshot, document.update_time
 
     def load(self, actor: Actor[D], key: str) -> Snapshot[D] | None:
         with final("read"):
@@ -311,6 +323,55 @@ class FirestoreStore:
         }
         return sorted(keys)
 
+    # -- definitions -----------------------------------------------------------------------
+
+    def _definition_ref(self, actor: str, fingerprint: str) -> Any:
+        return self.client.collection(f"{self.prefix}definitions").document(
+            f"{actor}@{fingerprint}"
+        )
+
+    def record_definition(self, record: DefinitionRecord) -> DefinitionRecord:
+        """Read first (a handler records its definition once per start, and it is there
+        already but for the first), then create: a create that loses to another handler's
+        keeps theirs."""
+        ref = self._definition_ref(record.actor, record.fingerprint)
+        with final("record definition"):
+            kept = self._get(ref)
+            if kept.fields is None:
+                try:
+                    with translated("record definition"):
+                        ref.create(
+                            {
+                                "gate": record.actor,  # the name other documents use
+                                "fingerprint": record.fingerprint,
+                                "definition": dict(record.document),
+                                "recorded_at": record.recorded_at,
+                            }
+                        )
+                    self.stats.add(writes=1)
+                    return record
+                except Conflict:  # created meanwhile by another handler
+                    pass
+                kept = self._get(ref)
+        if kept.fields is None:
+            raise StoreUnavailable(f"firestore: definition {record.fingerprint} vanished")
+        return _definition_record(kept.fields)
+
+    def definition(self, actor: str, fingerprint: str) -> DefinitionRecord | None:
+        with final("read definition"):
+            found = self._get(self._definition_ref(actor, fingerprint))
+        return None if found.fields is None else _definition_record(found.fields)
+
+    def definitions(self, actor: str) -> list[DefinitionRecord]:
+        query = self.client.collection(f"{self.prefix}definitions").where(
+            filter=FieldFilter("gate", "==", actor)
+        )
+        with final("read definitions"):
+            documents = [(d.id, d.to_dict() or {}) for d in query.stream()]
+        self.stats.add(reads=max(1, len(documents)))
+        records = [(_definition_record(fields), doc_id) for doc_id, fields in documents]
+        return [r for r, _ in sorted(records, key=lambda pair: (pair[0].recorded_at, pair[1]))]
+
     # -- quarantine ------------------------------------------------------------------------
 
     def quarantine(self, record: Quarantined) -> str:
@@ -385,6 +446,15 @@ def _quarantined(record_id: str, document: Mapping[str, Any]) -> Quarantined:
         source=document["source"],
         actor=document.get("gate"),
         message_id=document.get("message_id"),
+    )
+
+
+def _definition_record(fields: Mapping[str, Any]) -> DefinitionRecord:
+    return DefinitionRecord(
+        actor=fields["gate"],
+        fingerprint=fields["fingerprint"],
+        document=fields["definition"],
+        recorded_at=parse_utc(fields["recorded_at"].isoformat()),
     )
 
 
