@@ -82,14 +82,15 @@ def batches(
 ) -> st.SearchStrategy[list[Completion]]:
     """Deliveries of one key, in arrival order, duplicates included, each with one of
     ``statuses``. With ``covering``, every expected processor also reports a success at least
-    once (so the key must trigger)."""
+    once, under an execution id of its own that no drawn report shares (so no failure drawn
+    before it can make it a duplicate, and the key must trigger in every order)."""
     drawn = st.lists(
         completions(spec, key, statuses=statuses), min_size=min_size, max_size=max_size
     )
     if not covering:
         return drawn
     every = [
-        Completion(processor=p, key=key, status=Status.SUCCESS, execution_id=f"{p}-run-1")
+        Completion(processor=p, key=key, status=Status.SUCCESS, execution_id=f"{p}-covering")
         for p in spec.expected
     ]
     return st.tuples(drawn, st.permutations(every)).flatmap(
