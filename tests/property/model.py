@@ -330,5 +330,6 @@ class Reference:
             "unknown": sorted(self.unknown),
             "trigger": self.trigger,
             "due_at": self.due_at(),
+            "passed": sorted(self.passed),  # each tier once per generation
             "profile": self.profile.name if self.profile else None,
         }

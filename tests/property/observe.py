@@ -1,6 +1,7 @@
 """What the tests compare with the reference model: a key's snapshot, as a person reading
 ``phaseactors status`` and the sweeper's index would see it (states, names, the trigger's
-reason and moment), never the library's internal encodings such as dedup tokens."""
+reason and moment, the deadline tiers passed as ``status`` marks and ``stats`` counts them),
+never the library's internal encodings such as dedup tokens."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def observe(actor: GateActor, snapshot: Snapshot[GateData]) -> dict[str, Any]:
             "published": trigger.published,
         },
         "due_at": actor.due_at(snapshot),
+        "passed": sorted(data.deadlines_passed),
         "profile": data.profile,
     }
 
