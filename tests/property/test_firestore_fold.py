@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
 from model import Reference
 
 from phaseactors import Completion, GateActor, spec_from_mapping
 from phaseactors.gate.events import CompletionReported
-from support import KEY, T0, require_emulator, scaled
+from support import HUNT_PHASES, KEY, T0, require_emulator, scaled
 
 pytestmark = pytest.mark.emulator
 
@@ -133,7 +133,7 @@ def test_the_fold_property_finds_an_unconditional_delete(
 
     monkeypatch.setattr(Combining, "fold", fold_without_condition(Combining.fold))
 
-    @FOLDS
+    @settings(FOLDS, phases=[Phase[p] for p in HUNT_PHASES])
     @given(queues=QUEUES, moves=MOVES)
     def hunt(queues: list[list[tuple[str, int]]], moves: list[int | None]) -> None:
         check_folds(queues, moves)

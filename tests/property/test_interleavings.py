@@ -19,11 +19,8 @@ from hypothesis import strategies as st
 
 from phaseactors import GateActor
 from phaseactors.testing.interleave import InstrumentedMemoryStore, InstrumentedPublisher, Scheduler
-from support import ManualClock, scaled
+from support import HUNT_PHASES, ManualClock, scaled
 
-#: A variant's hunt: find and shrink, without ``explain`` (which replays the shrunk failure
-#: hundreds of times to mark the parts that may vary, and costs more than the search).
-FIND_AND_SHRINK = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]
 EXPLORE = settings(
     max_examples=scaled(300),
     suppress_health_check=[HealthCheck.too_slow],
@@ -66,7 +63,7 @@ def broken_runtime(cls: type[Any]) -> Factory:
 def test_the_explorer_finds_the_classic_bugs(
     variant: str, factory: Factory, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    @settings(EXPLORE, phases=FIND_AND_SHRINK)
+    @settings(EXPLORE, phases=[Phase[p] for p in HUNT_PHASES])
     @given(st.data())
     def explore_variant(data: st.DataObject) -> None:
         explore(data, factory)

@@ -11,15 +11,15 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from zones import HOST_ZONES, host_zone
 
+from support import HUNT_PHASES
+
 ZONED = {
     "deadlines on the wall clock",
     "wall-clock tiers on a naive local date",
     "the profile chosen in the host's zone",
 }
-#: Every phase but ``explain``, which replays a found failure hundreds of times to mark the
-#: parts that may vary; the shrunk counterexample is printed without it, at a tenth of the cost.
 HUNT = settings(
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    phases=[Phase[p] for p in HUNT_PHASES],
     max_examples=300,
     stateful_step_count=20,
     suppress_health_check=list(HealthCheck),
