@@ -5,6 +5,7 @@ Each is a classic bug of hand-rolled phase gates. They live in the test tree onl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
@@ -72,9 +73,16 @@ class SweeperDecidesOnReadSnapshot(GateRuntime):
     rearm, say) is overruled, and a generation with no completion at all triggers."""
 
     def tick(self, key: str) -> Delivery[GateData]:
-        snapshot = self.load(key)
-        if snapshot is not None and snapshot.state in ("waiting", "partial"):
-            decided = self.actor.step(snapshot, Tick(at=self.clock())).snapshot
-            if decided.state == "complete":
-                return self.force(key, reason="a deadline tier passed", by="sweeper")
-        return super().tick(key)
+        return tick_on_read_snapshot(self, key, super().tick)
+
+
+def tick_on_read_snapshot(
+    runtime: GateRuntime, key: str, tick: Callable[[str], Delivery[GateData]]
+) -> Delivery[GateData]:
+    """The broken sweeper's tick of ``key`` (``tick``: the runtime's own)."""
+    snapshot = runtime.load(key)
+    if snapshot is not None and snapshot.state in ("waiting", "partial"):
+        decided = runtime.actor.step(snapshot, Tick(at=runtime.clock())).snapshot
+        if decided.state == "complete":
+            return runtime.force(key, reason="a deadline tier passed", by="sweeper")
+    return tick(key)

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hypothesis import event, note, target
+from hypothesis import HealthCheck, Phase, event, note, settings, target
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from model import Reference
@@ -37,7 +37,7 @@ from phaseactors.core.actor import Outcome
 from phaseactors.stores import MemoryStore
 from phaseactors.stores.base import Store
 from phaseactors.testing.strategies import AROUND, EDGE_KEYS, SPELLINGS, gate_specs, spelled
-from support import ManualClock
+from support import HUNT_PHASES, ManualClock, scaled
 
 STATUSES = ("success", "partial", "no_data", "failed")
 MESSAGE_IDS = (None, None, "m1", "m2", "m3")  # few, so that different reports share one
@@ -46,15 +46,26 @@ STARTS = tuple(timedelta(hours=h) for h in (-5, 0, 8, 10.5, 16.999, 17, 20, 26, 
 #: What each run of each store reached, for the acceptance check in the tests.
 REACH: dict[str, Counter[str]] = {}
 
+#: The budget of the memory run (test_gate_stateful.py), the others' a share of it. Its
+#: examples are cheap (no threads, no files), so it runs many: it is the run that must find
+#: every broken rule (test_rule_teeth.py hunts with it). A failure shrinks without the
+#: explain phase (HUNT_PHASES), so that it is reported in seconds.
+MODEL_BASED = settings(
+    max_examples=scaled(300),
+    stateful_step_count=20,
+    phases=[Phase[p] for p in HUNT_PHASES],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
 
 class GateRules(RuleBasedStateMachine):
     """One key of one generated gate, on the store ``make_store`` returns."""
 
     store_name = "memory"
     actor_class: Callable[[Any], GateActor] = GateActor
-    #: Concurrent bursts make a run depend on thread timing; the teeth turn them off so that
-    #: a counterexample replays (and shrinks) exactly.
-    bursts = True
+    #: Concurrent bursts (SQLite, Firestore) make a run depend on thread timing; without them
+    #: (memory) every run replays exactly, so a counterexample shrinks.
+    bursts = False
 
     def make_store(self) -> Store:
         return MemoryStore()
