@@ -88,14 +88,9 @@ def test_the_pipeline_demo_alerts_once_for_the_late_handoff_and_a_rerun_adds_not
     assert (triggers, alerts) == (Counter(GATES), Counter(["stalled", "recovered"]))
 
 
-@pytest.mark.parametrize(
-    "kill_at",
-    ["[ 30/63]", f"{LATE}: 5 processors", "[  4/15]"],
-    ids=["during the first phase", "right after the stall", "during the late phase"],
-)
-def test_the_pipeline_demo_killed_half_way_still_triggers_and_alerts_once(
-    tmp_path: Path, kill_at: str
-) -> None:
+def killed_then_rerun(cwd: Path, kill_at: str) -> dict[str, Any]:
+    """Run the demo, SIGKILL it when ``kill_at`` is printed, rerun it; the rerun's summary."""
+    cwd.mkdir()
     demo = subprocess.Popen(
         [
             sys.executable,
@@ -110,7 +105,7 @@ def test_the_pipeline_demo_killed_half_way_still_triggers_and_alerts_once(
             "--lease-seconds",
             "1",
         ],
-        cwd=tmp_path,
+        cwd=cwd,
         env=ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -121,22 +116,38 @@ def test_the_pipeline_demo_killed_half_way_still_triggers_and_alerts_once(
     seen = []
     for line in demo.stdout:
         seen.append(line)
-        if kill_at in line and (kill_at != "[  4/15]" or any(LATE in s for s in seen)):
+        if kill_at in line and (kill_at != "[  1/15]" or any(LATE in s for s in seen)):
             os.killpg(demo.pid, signal.SIGKILL)
             break
     demo.wait(timeout=60)
     assert demo.returncode == -signal.SIGKILL, "".join(seen)
-
     rerun = as_json(
-        phaseactors(
-            "demo", "--pipeline", "--seed", "12", "--lease-seconds", "1", "--json", cwd=tmp_path
-        )
+        phaseactors("demo", "--pipeline", "--seed", "12", "--lease-seconds", "1", "--json", cwd=cwd)
     )
     assert rerun["state"] == "done"
     assert rerun["alerts"] == EXPECTED_ALERTS
-    assert rerun["outcomes"].get("applied", 0) >= 1  # the killed run left work to do
-    triggers, alerts = published(tmp_path)
+    triggers, alerts = published(cwd)
     assert (triggers, alerts) == (Counter(GATES), Counter(["stalled", "recovered"]))
+    return rerun
+
+
+@pytest.mark.parametrize(
+    "kill_at",
+    ["[ 30/63]", f"{LATE}: 5 processors", "[  1/15]"],
+    ids=["during the first phase", "right after the stall", "during the late phase"],
+)
+def test_the_pipeline_demo_killed_half_way_still_triggers_and_alerts_once(
+    tmp_path: Path, kill_at: str
+) -> None:
+    # The workers run on while the test reads the line and kills; on a loaded machine they can
+    # finish the phase first, and then the kill was not half-way. Such a run still has to end
+    # with one trigger per gate and one alert per reason; it is tried again, a few times, until
+    # a kill leaves work for the rerun.
+    for attempt in range(5):
+        rerun = killed_then_rerun(tmp_path / f"attempt-{attempt}", kill_at)
+        if rerun["outcomes"].get("applied", 0) >= 1:
+            return
+    raise AssertionError(f"every kill at {kill_at!r} came after its phase's work was done")
 
 
 def stalled_run(path: Path) -> ManualClock:
