@@ -13,10 +13,13 @@ from phaseactors.stores import MemoryStore
 from support import SMALL_GATE, ManualClock
 
 # ci: deterministic, so CI never flakes on a new random draw; nightly: random, 10x examples
-# (tests size themselves with support.scaled()); dev: random, for local exploration.
+# (tests size themselves with support.scaled()); dev: random, for local exploration;
+# mutation: see below.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("nightly", deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
+# mutation: scripts/mutation, deterministic like ci with a quarter of its examples
+settings.register_profile("mutation", derandomize=True, deadline=None, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

@@ -69,11 +69,21 @@ def require_emulator(variable: str) -> str:
     pytest.skip(reason)
 
 
+#: The phases of a hunt for a deliberately broken variant: find it and shrink the failure,
+#: without Hypothesis's ``explain`` phase, which replays a shrunk failure hundreds of times to
+#: mark the parts that may vary and costs more than the search.
+HUNT_PHASES = ("explicit", "reuse", "generate", "target", "shrink")
+
+
 def scaled(examples: int) -> int:
-    """Example counts for the current Hypothesis profile: ``ci`` as given, ``nightly`` 10x."""
+    """Example counts for the current Hypothesis profile: ``ci`` as given, ``nightly`` 10x,
+    ``mutation`` (scripts/mutation, one run per mutant) a quarter."""
     import os
 
-    return examples * (10 if os.environ.get("HYPOTHESIS_PROFILE") == "nightly" else 1)
+    profile = os.environ.get("HYPOTHESIS_PROFILE")
+    if profile == "mutation":
+        return max(1, examples // 4)
+    return examples * (10 if profile == "nightly" else 1)
 
 
 class CapturedLog:

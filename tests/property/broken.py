@@ -5,13 +5,14 @@ Each is a classic bug of hand-rolled phase gates. They live in the test tree onl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
 
 from phaseactors import GateRuntime
 from phaseactors.core.actor import Actor
-from phaseactors.core.events import Event, OutboxPublished
+from phaseactors.core.events import Event, OutboxPublished, Tick
 from phaseactors.core.runtime import Delivery
 from phaseactors.core.snapshot import Snapshot
 from phaseactors.gate.data import GateData
@@ -64,3 +65,24 @@ class FlagOutsideTransaction(GateRuntime):
 
 class FlagBeforePublish(FlagOutsideTransaction):
     flag_first = True
+
+
+class SweeperDecidesOnReadSnapshot(GateRuntime):
+    """A sweeper that reads the key, decides on that snapshot that a due tier lets it
+    trigger, and then commits a forced trigger: whatever committed in between (an operator's
+    rearm, say) is overruled, and a generation with no completion at all triggers."""
+
+    def tick(self, key: str) -> Delivery[GateData]:
+        return tick_on_read_snapshot(self, key, super().tick)
+
+
+def tick_on_read_snapshot(
+    runtime: GateRuntime, key: str, tick: Callable[[str], Delivery[GateData]]
+) -> Delivery[GateData]:
+    """The broken sweeper's tick of ``key`` (``tick``: the runtime's own)."""
+    snapshot = runtime.load(key)
+    if snapshot is not None and snapshot.state in ("waiting", "partial"):
+        decided = runtime.actor.step(snapshot, Tick(at=runtime.clock())).snapshot
+        if decided.state == "complete":
+            return runtime.force(key, reason="a deadline tier passed", by="sweeper")
+    return tick(key)

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from hypothesis import note
+from hypothesis import event, note
 from hypothesis import strategies as st
+from model import Reference
+from observe import assert_agrees, messages, observe
 
 from phaseactors import (
     ContentionError,
@@ -21,8 +23,9 @@ from phaseactors import (
     TransitionRefused,
     spec_from_mapping,
 )
-from phaseactors.core.actor import Outcome
-from phaseactors.gate.events import CompletionReported
+from phaseactors.core.events import OutboxPublished, Tick
+from phaseactors.gate.completion import Status
+from phaseactors.gate.events import CompletionReported, FailKey, ForceTrigger, Rearm
 from phaseactors.testing.interleave import (
     InstrumentedMemoryStore,
     InstrumentedPublisher,
@@ -32,21 +35,20 @@ from phaseactors.testing.interleave import (
 from phaseactors.testing.strategies import MOVES, batches
 from support import KEY, ManualClock
 
-GATE = spec_from_mapping(
-    {
-        "name": "explored",
-        "key": {"field": "game_date", "timezone": "America/New_York"},
-        "topics": {"output": "explored-out"},
-        "processors": {"required": ["alpha", "beta", "gamma"]},
-        "aliases": {"AlphaLoader": "alpha"},
-        # an hour after the first completion two of the three are enough; after three hours
-        # the key triggers with all three or fails
-        "deadlines": [
-            {"name": "1h", "after_first": "1h", "required": 0.6},
-            {"name": "final", "after_first": "3h", "otherwise": "fail"},
-        ],
-    }
-)
+GATE_FILE: dict[str, Any] = {
+    "name": "explored",
+    "key": {"field": "game_date", "timezone": "America/New_York"},
+    "topics": {"output": "explored-out"},
+    "processors": {"required": ["alpha", "beta", "gamma"]},
+    "aliases": {"AlphaLoader": "alpha"},
+    # an hour after the first completion two of the three are enough; after three hours
+    # the key triggers with all three or fails
+    "deadlines": [
+        {"name": "1h", "after_first": "1h", "required": 0.6},
+        {"name": "final", "after_first": "3h", "otherwise": "fail"},
+    ],
+}
+GATE = spec_from_mapping(GATE_FILE)
 DONE = ("success", "partial", "no_data")
 EXPECTED_ERRORS = (PublishFailed, WorkerCrash, ContentionError, TransitionRefused)
 MAX_MOVES = 60
@@ -61,18 +63,46 @@ def correct_runtime(scheduler: Scheduler, clock: ManualClock) -> GateRuntime:
 
 
 class Invariants:
-    """What must hold after every step, checked against the store and the published messages."""
+    """What must hold after every step, checked against the store and the published messages:
+    the key as the reference model has it after the commits so far (replayed in commit order,
+    each commit read as what its worker was asked to do), one trigger id per generation, and
+    every published message one of the model's decisions."""
 
     def __init__(self, runtime: GateRuntime) -> None:
         self.runtime = runtime
         self.decisions: dict[int, str] = {}
         self.version = 0
+        self.model = Reference(GATE_FILE, KEY)
 
     @property
     def messages(self) -> list[Any]:
         publisher = self.runtime.publisher
         assert isinstance(publisher, InstrumentedPublisher)
         return publisher.messages
+
+    def replay(self) -> Reference:
+        """The model after every commit so far. A sweep's commits are ticks, whatever event
+        the sweeper built: nobody asked it to force a trigger."""
+        store = self.runtime.store
+        assert isinstance(store, InstrumentedMemoryStore)
+        model = Reference(GATE_FILE, KEY)
+        for (ev, applied), who in zip(store.applied, store.applied_by, strict=True):
+            if not applied.committed:
+                continue
+            if isinstance(ev, OutboxPublished):
+                model.published()
+            elif (who or "").startswith("sweep") or isinstance(ev, Tick):
+                model.tick(ev.at)
+            elif isinstance(ev, CompletionReported):
+                c = ev.completion
+                outcome = model.completion(
+                    c.processor, c.execution_id, c.status.value, ev.at, c.message_id
+                )
+                assert outcome == applied.outcome.value, f"{c.processor}: {applied.outcome}"
+            elif isinstance(ev, Rearm | ForceTrigger | FailKey):
+                command = {Rearm: model.rearm, ForceTrigger: model.force, FailKey: model.fail}
+                assert command[type(ev)](ev.at), f"{ev.kind} committed where it is refused"
+        return model
 
     def check(self) -> None:
         snapshot = self.runtime.load(KEY)
@@ -91,68 +121,48 @@ class Invariants:
             assert message.attributes["trigger_id"] == self.decisions.get(generation), (
                 "a publish without (or disagreeing with) the generation's one trigger decision"
             )
-        self._nothing_lost(snapshot)
-        self._state_agrees(snapshot)
+        self.model = self.replay()
+        assert_agrees(self.model.view(), observe(self.runtime.actor, snapshot), "the step")
+        decided_by_model = {m["trigger_id"]: m for m in self.model.sent}
+        if self.model.message is not None:
+            decided_by_model[self.model.message["trigger_id"]] = self.model.message
+        for message in messages(self.runtime.publisher):
+            assert decided_by_model.get(message["trigger_id"]) == message, (
+                f"published {message}, which the model never decided"
+            )
 
-    def _nothing_lost(self, snapshot: Any) -> None:
-        store = self.runtime.store
-        assert isinstance(store, InstrumentedMemoryStore)
-        applied = [
-            (event.completion, result)
-            for event, result in store.applied
-            if isinstance(event, CompletionReported) and result.outcome is not Outcome.DUPLICATE
-        ]
-        for completion, result in applied:
-            processor = GATE.resolve(completion.processor)
-            if processor is None:  # unknown names are recorded apart, without a dedup token
-                if result.snapshot.generation == snapshot.generation:
-                    assert completion.processor in snapshot.data.unknown, "unknown report lost"
-                continue
-            token = f"e:{processor}/{completion.execution_id}"
-            assert token in snapshot.seen, f"applied completion {token} was lost"
-        current = snapshot.generation
-        done = {
-            GATE.resolve(c.processor)
-            for c, r in applied
-            if r.snapshot.generation == current
-            and r.outcome is Outcome.APPLIED
-            and c.status.value in DONE
-        }
-        late = {
-            (GATE.resolve(c.processor), c.execution_id)
-            for c, r in applied
-            if r.snapshot.generation == current and r.outcome is Outcome.LATE
-        }
-        assert set(snapshot.data.done) == done, "recorded set differs from the applied set"
-        assert {(r.processor, r.execution_id) for r in snapshot.data.late} == late
-
-    def _state_agrees(self, snapshot: Any) -> None:
-        data, state = snapshot.data, snapshot.state
-        covered = set(data.done) >= set(GATE.required)
-        if covered:
-            assert state in ("complete", "triggered"), f"covered but {state}"
-        if state in ("complete", "triggered"):
-            assert data.trigger is not None
-            assert data.trigger.generation == snapshot.generation
-            assert (state == "triggered") == data.trigger.published
-        if state == "waiting":
-            assert not data.done
+    def within_the_lease(self, sweep: Callable[[], None]) -> None:
+        """Liveness before any lease runs out: once every worker has ended, a sweep at the
+        same instant publishes each pending trigger nobody holds (a failed publish released
+        its lease)."""
+        snapshot = self.runtime.load(KEY)
+        now = self.runtime.clock()
+        held = snapshot is not None and any(
+            e.lease is not None and e.lease.held_at(now) for e in snapshot.outbox
+        )
+        sweep()
+        self.check()
+        after = self.runtime.load(KEY)
+        if not held and after is not None:
+            assert after.outbox == (), f"{after.outbox[0].id} still pending after a sweep"
+            assert after.state != "complete", "a complete key was not published by the sweep"
 
     def final(self, faults: set[str]) -> None:
-        """After every worker ended and a fault-free sweep ran."""
+        """After every worker ended and a fault-free sweep ran, past every deadline."""
         self.check()
         snapshot = self.runtime.load(KEY)
         if snapshot is None:
             return
-        if set(snapshot.data.done) >= set(GATE.required) or snapshot.state == "complete":
-            assert snapshot.state == "triggered", f"covered key left {snapshot.state}"
-        if snapshot.data.first_completion_at is not None:  # its deadlines have all passed
-            assert snapshot.state in ("triggered", "failed"), f"{snapshot.state} after deadlines"
+        assert snapshot.state != "complete", "a decided trigger was left unpublished"
         for trigger_id in self.decisions.values():
             copies = [m for m in self.messages if m.attributes["trigger_id"] == trigger_id]
             assert copies, f"{trigger_id} was decided but never published"
             if not faults & {"fail", "crash", "crash-after", "lease-expires"}:
                 assert len(copies) == 1, f"{trigger_id} published {len(copies)} times"
+        event(f"explorer: ended {snapshot.state} in generation {snapshot.generation}")
+        for reached in ("trigger", "failed", "rearm"):
+            if reached in self.model.reached:
+                event(f"explorer reached: {reached}")
 
 
 def explore(data: st.DataObject, factory: Factory = correct_runtime) -> None:
@@ -168,6 +178,7 @@ def explore(data: st.DataObject, factory: Factory = correct_runtime) -> None:
             min_size=0 if covering else 2,
             max_size=3 if covering else 5,
             covering=covering,
+            statuses=(Status.SUCCESS, Status.PARTIAL, Status.NO_DATA, Status.FAILED),
         ),
         label="deliveries",
     )
@@ -215,13 +226,25 @@ def explore(data: st.DataObject, factory: Factory = correct_runtime) -> None:
         for worker in scheduler.workers:
             if worker.error is not None and not isinstance(worker.error, EXPECTED_ERRORS):
                 raise worker.error
+        scheduler.log.append("a sweep at the same instant, inside every lease")
+        invariants.within_the_lease(lambda: _sweep_alone(scheduler, runtime, "sweep-at-once"))
         clock.advance(FINAL_DEADLINE.total_seconds())
         scheduler.log.append("final fault-free sweep, after every deadline")
-        runtime.sweep()
+        _sweep_alone(scheduler, runtime, "sweep-final")
         invariants.final(faults)
     finally:
         scheduler.abandon()
         note("schedule:\n  " + "\n  ".join(scheduler.log))
+
+
+def _sweep_alone(scheduler: Scheduler, runtime: GateRuntime, name: str) -> None:
+    """A sweep run to its end without faults, as a worker of its own: its commits are read
+    as ticks like those of every other sweep (nobody asked it to force a trigger)."""
+    worker = scheduler.spawn(name, runtime.sweep)
+    while not worker.done:
+        scheduler.step(worker)
+    if worker.error is not None:
+        raise worker.error
 
 
 def _overtaken(runtime: GateRuntime) -> set[str]:

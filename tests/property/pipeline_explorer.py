@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from hypothesis import event
 from hypothesis import strategies as st
 
 from phaseactors.gate.lifecycle import Announcement
@@ -118,6 +119,11 @@ class RunInvariants:
             assert copies, f"{alert_id} was decided but never published"
             if not faults & DUPLICATING:
                 assert len(copies) == 1, f"{alert_id} published {len(copies)} times, no fault"
+        snapshot = self.runtime.load(KEY)
+        if snapshot is not None:
+            event(f"run: ended {snapshot.state} in generation {snapshot.generation}")
+        if self.decided:
+            event("run reached: an alert")
 
 
 def subject_of(factory: Factory) -> Callable[[Scheduler, ManualClock, st.DataObject], Subject]:

@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from model import Reference
 
 from phaseactors import Completion, GateActor, GateRuntime, PublishFailed, spec_from_mapping
 from phaseactors.core.snapshot import OutboxEntry
+from phaseactors.gate.completion import Status
 from phaseactors.stores import open_store
 from phaseactors.testing.strategies import batches
-from support import KEY, require_emulator, scaled
+from support import KEY, T0, require_emulator, scaled
 
 SPEC = {
     "name": "concurrent",
@@ -124,7 +126,10 @@ Runner = Callable[[str, str, list[list[Completion]], list[int]], None]
 
 
 def check_one_trigger(store_url: str, data: st.DataObject, run: Runner) -> None:
-    batch = data.draw(batches(GATE, KEY, max_size=6, covering=True), label="deliveries")
+    statuses = (Status.SUCCESS, Status.PARTIAL, Status.NO_DATA, Status.FAILED)
+    batch = data.draw(
+        batches(GATE, KEY, max_size=6, covering=True, statuses=statuses), label="deliveries"
+    )
     workers = data.draw(st.integers(2, 4 if run is run_processes else 6), label="workers")
     fails = data.draw(
         st.lists(st.integers(0, 1), min_size=workers, max_size=workers),
@@ -144,6 +149,15 @@ def check_one_trigger(store_url: str, data: st.DataObject, run: Runner) -> None:
         messages = published(outbox)
         assert {m["trigger_id"] for m in messages} == {f"concurrent/{KEY}/1"}
         assert len(messages) == 1  # publish failures never publish; the sweep publishes once
+        model = Reference(SPEC, KEY)  # this gate decides alike in every order of the batch
+        for c in batch:
+            model.completion(c.processor, c.execution_id, c.status.value, T0, c.message_id)
+        assert snapshot.data.trigger is not None
+        assert (snapshot.data.trigger.reason, sorted(snapshot.data.done)) == (
+            model.message["reason"] if model.message else None,
+            sorted(model.done),
+        )
+        event(f"concurrency: {'with' if any(c.failed for c in batch) else 'no'} failure reports")
     finally:
         if os.path.exists(outbox):
             os.remove(outbox)

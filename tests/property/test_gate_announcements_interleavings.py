@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from phaseactors import GateActor, GateRuntime, spec_from_mapping
@@ -81,6 +81,10 @@ class GateInvariants:
             assert copies, f"{message_id} was decided but never published"
             if not faults & DUPLICATING:
                 assert len(copies) == 1, f"{message_id} published {len(copies)} times, no fault"
+        if self.triggers:
+            event("reached: trigger")
+        if any("failed" in markers for markers in self.decided.values()):
+            event("reached: failed")
 
 
 def subject(scheduler: Scheduler, clock: ManualClock, data: st.DataObject) -> Subject:

@@ -7,17 +7,22 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from broken import FlagBeforePublish, FlagOutsideTransaction, NoIsolationStore
+from broken import (
+    FlagBeforePublish,
+    FlagOutsideTransaction,
+    NoIsolationStore,
+    SweeperDecidesOnReadSnapshot,
+)
 from explorer import GATE, Factory, correct_runtime, explore, with_store
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from phaseactors import GateActor
 from phaseactors.testing.interleave import InstrumentedMemoryStore, InstrumentedPublisher, Scheduler
-from support import ManualClock, scaled
+from support import HUNT_PHASES, ManualClock, scaled
 
 EXPLORE = settings(
-    max_examples=scaled(500),
+    max_examples=scaled(300),
     suppress_health_check=[HealthCheck.too_slow],
     report_multiple_bugs=False,
 )
@@ -49,12 +54,16 @@ def broken_runtime(cls: type[Any]) -> Factory:
             "the triggered flag set before publishing, outside the transaction",
             broken_runtime(FlagBeforePublish),
         ),
+        (
+            "a sweeper deciding a due tier on a read snapshot",
+            broken_runtime(SweeperDecidesOnReadSnapshot),
+        ),
     ],
 )
 def test_the_explorer_finds_the_classic_bugs(
     variant: str, factory: Factory, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    @EXPLORE
+    @settings(EXPLORE, phases=[Phase[p] for p in HUNT_PHASES])
     @given(st.data())
     def explore_variant(data: st.DataObject) -> None:
         explore(data, factory)

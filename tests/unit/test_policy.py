@@ -140,6 +140,19 @@ def test_profile_is_chosen_from_the_first_event_in_the_gate_zone(
     assert tiers.choose_profile(KEY, first_event).name == profile
 
 
+def test_an_unknown_name_reported_first_freezes_the_profile_of_its_time(
+    runtime: GateRuntime, clock: ManualClock
+) -> None:
+    """A report of a name the gate does not expect is the key's first event: the profile is
+    chosen from its time too, not left at the default (it used to freeze ``default``, so an
+    unexpected name decided who was expected)."""
+    clock.now = datetime(2025, 11, 29, 15, 0, tzinfo=UTC)  # 10:00 ET: same-day
+    assert runtime.deliver(done("MysteryJob")).outcome is Outcome.UNKNOWN
+    clock.advance(3600)
+    delivery = runtime.deliver(done("r1"))
+    assert (delivery.snapshot.data.profile, delivery.snapshot.state) == ("same_day", "triggered")
+
+
 def test_profile_is_frozen_in_the_snapshot(runtime: GateRuntime, clock: ManualClock) -> None:
     clock.now = datetime(2025, 11, 29, 15, 0, tzinfo=UTC)
     deliver(runtime, "o1")

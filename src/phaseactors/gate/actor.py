@@ -383,7 +383,10 @@ class GateActor(MachineActor[GateData]):
         self, snapshot: Snapshot[GateData], completion: Completion, at: datetime
     ) -> Stepped[GateData]:
         """Record a report of a name the gate does not expect, within the per-key bounds: the
-        latest report and a count for each of the first names, only a count beyond them."""
+        latest report and a count for each of the first names, only a count beyond them. As
+        the key's first event it freezes the key's profile, chosen from its time, like any
+        other first event: an unexpected name must not decide who is expected."""
+        snapshot = self._with_profile(snapshot, at)
         data = snapshot.data
         name = completion.processor
         if name in data.unknown or len(data.unknown) < MAX_UNKNOWN_NAMES:

@@ -113,6 +113,11 @@ class Scheduler:
             outcome = type(worker.error).__name__ if worker.error else "returned"
             self.log.append(f"{worker.name}: {outcome}")
 
+    def current(self) -> str | None:
+        """The name of the worker running now, or None when the test itself runs."""
+        running = greenlet.getcurrent()
+        return next((w.name for w in self.workers if w.glet is running), None)
+
     def pause(self, point: str) -> str:
         """Called by instrumented code: hand control back to the test; return its choice."""
         current = greenlet.getcurrent()
@@ -150,6 +155,8 @@ class InstrumentedMemoryStore(MemoryStore):
         super().__init__(retry or RetryPolicy(max_attempts=8, base_delay=0))
         self.scheduler = scheduler
         self.applied: list[tuple[Event, Applied[Any]]] = []
+        #: Which worker made each entry of ``applied`` (None: the test itself), in order.
+        self.applied_by: list[str | None] = []
 
     def _read(self, actor: Actor[D], key: str) -> tuple[Snapshot[D] | None, Any]:
         self.scheduler.pause("read")
@@ -164,6 +171,7 @@ class InstrumentedMemoryStore(MemoryStore):
     def apply(self, actor: Actor[D], key: str, event: Event) -> Applied[D]:
         applied = super().apply(actor, key, event)
         self.applied.append((event, applied))
+        self.applied_by.append(self.scheduler.current())
         return applied
 
 
