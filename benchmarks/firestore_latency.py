@@ -46,13 +46,12 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from common import PIPELINE_GATE, WARM_UP_KEY, argument_parser, completion, make_keys
+from common import WARM_UP_KEY, argument_parser, completion, make_keys, pipeline_gate
 from phaseactors import (
     Completion,
     GateActor,
     GateRuntime,
     RecordingPublisher,
-    load_spec,
     open_store,
 )
 
@@ -103,7 +102,7 @@ class Samples:
 def run(
     keys: int, duplicate_keys: int, warm_up_keys: int, url: str
 ) -> tuple[dict[str, Samples], bool]:
-    spec = load_spec(PIPELINE_GATE)
+    spec = pipeline_gate()
     store = open_store(url)
     stats = getattr(store, "stats", None)
     if stats is None:

@@ -22,8 +22,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 
-from common import PIPELINE_GATE, argument_parser
-from phaseactors import GateActor, GateRuntime, RecordingPublisher, load_spec
+from common import argument_parser, pipeline_gate
+from phaseactors import GateActor, GateRuntime, RecordingPublisher
 from phaseactors.gate.intake import accept_message
 from phaseactors.stores import SqliteStore
 
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=10_000)
     parser.add_argument("--names", type=int, default=50)
     args = parser.parse_args()
-    spec = load_spec(PIPELINE_GATE)
+    spec = pipeline_gate()
     publisher = RecordingPublisher()
     with tempfile.TemporaryDirectory() as directory:
         store = SqliteStore(f"{directory}/flood.db")

@@ -65,7 +65,7 @@ from typing import Any
 
 from statemachine import State, StateMachine
 
-from common import PIPELINE_GATE, argument_parser, bench_spec, completion, make_keys
+from common import argument_parser, bench_spec, completion, make_keys, pipeline_gate
 from phaseactors import (
     Completion,
     GateActor,
@@ -74,7 +74,6 @@ from phaseactors import (
     GateSpec,
     MemoryStore,
     RecordingPublisher,
-    load_spec,
 )
 
 # -- the floor -------------------------------------------------------------------------------
@@ -230,7 +229,7 @@ def one_key_workload(n: int, min_completions: int) -> Workload:
 
 def many_keys_workload(count: int) -> Workload:
     """The pipeline gate; round r delivers processor r to every key."""
-    spec = load_spec(PIPELINE_GATE)
+    spec = pipeline_gate()
     keys = tuple(make_keys(count))
     pairs = [(key, processor) for processor in spec.expected for key in keys]
     return Workload(

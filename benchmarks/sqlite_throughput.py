@@ -57,13 +57,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common import (
-    PIPELINE_GATE,
     WARM_UP_KEY,
     argument_parser,
     bench_spec,
     completion,
     int_list,
     make_keys,
+    pipeline_gate,
 )
 from phaseactors import (
     GateActor,
@@ -71,7 +71,6 @@ from phaseactors import (
     GateSpec,
     RecordingPublisher,
     TransientError,
-    load_spec,
     open_store,
 )
 
@@ -90,7 +89,7 @@ class Plan:
 
     def spec(self) -> GateSpec:
         if self.scenario == "many_keys":
-            return load_spec(PIPELINE_GATE)
+            return pipeline_gate()
         return bench_spec(self.n)
 
 
@@ -213,7 +212,7 @@ def messages_for(
 ) -> tuple[list[str], int, list[tuple[str, str]]]:
     """(keys, processors per key, shuffled messages)."""
     if scenario == "many_keys":
-        names = list(load_spec(PIPELINE_GATE).expected)
+        names = list(pipeline_gate().expected)
         key_list = make_keys(keys)
     else:
         names = list(bench_spec(n).expected)

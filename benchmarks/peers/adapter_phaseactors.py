@@ -22,13 +22,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import attrs
 import sink
 from procs import Component, free_port, listening_pids, peak_rss_mib, port_open
 from system import System
 from workload import Message
 
-from common import PIPELINE_GATE
+from common import pipeline_gate
 from phaseactors import (
     Completion,
     Delivery,
@@ -37,7 +36,6 @@ from phaseactors import (
     OutboxEntry,
     PermanentError,
     TransientError,
-    load_spec,
     open_store,
 )
 
@@ -63,9 +61,9 @@ class SinkPublisher:
 
 
 def make_runtime(store_url: str, sink_path: str, system: str) -> GateRuntime:
-    """The pipeline gate without its lifecycle and alerts topics: the peers announce nothing,
-    so the gate does the same work as they do, and only triggers reach the sink."""
-    spec = attrs.evolve(load_spec(PIPELINE_GATE), lifecycle_topic=None, alerts_topic=None)
+    """The pipeline gate without its announcements: the peers announce nothing, so the gate
+    does the same work as they do, and only triggers reach the sink."""
+    spec = pipeline_gate()
     return GateRuntime(GateActor(spec), open_store(store_url), SinkPublisher(sink_path, system))
 
 

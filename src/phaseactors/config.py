@@ -11,6 +11,8 @@ from pathlib import Path
 
 from attrs import field, frozen
 
+from .errors import ConfigurationError
+
 __all__ = ["VARIABLES", "Settings"]
 
 #: Each setting: its environment variable and what it means.
@@ -101,3 +103,15 @@ class Settings:
         values["firestore_emulator"] = env.get("FIRESTORE_EMULATOR_HOST") or None
         values["pubsub_emulator"] = env.get("PUBSUB_EMULATOR_HOST") or None
         return cls(**values)  # type: ignore[arg-type]
+
+    def cloud_urls(self) -> tuple[str, str]:
+        """The store and publisher URLs of a Google Cloud deployment: the settings, else
+        Firestore and Pub/Sub in the project (:class:`ConfigurationError` without either)."""
+        project = self.project
+        store = self.store or (f"firestore://{project}" if project else None)
+        publisher = self.publisher or (f"pubsub://{project}" if project else None)
+        if not store or not publisher:
+            raise ConfigurationError(
+                "set GOOGLE_CLOUD_PROJECT, or PHASEACTORS_STORE and PHASEACTORS_PUBLISHER"
+            )
+        return store, publisher

@@ -159,8 +159,8 @@ def test_without_a_reason_the_server_refuses_too(tmp_path: Path, page: Any) -> N
         page.get_by_role("button", name="Sign in").click()
         page.goto(url + KEY)
         form = page.locator("form.action[data-action=fail]")
-        form.evaluate("f => { f.querySelector('textarea').required = false; f.submit(); }")
-        page.wait_for_load_state()
+        with page.expect_navigation():  # the refusal is a new page, not the key's again
+            form.evaluate("f => { f.querySelector('textarea').required = false; f.submit(); }")
         assert page.locator("h1").inner_text() == "400"
         assert "a reason is required" in page.locator(".refusal").inner_text()
     assert sample.runtimes["phase2_to_phase3"].load("2025-12-10").state == "partial"

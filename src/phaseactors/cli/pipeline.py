@@ -10,7 +10,8 @@ from datetime import datetime
 from ..core.clock import format_utc, utcnow
 from ..core.untrusted import printable
 from ..gate.actor import GateActor
-from ..gate.status import GateStatus, gate_status
+from ..gate.operations import GateRuntime
+from ..gate.status import GateStatus
 from ..pipeline.actor import PipelineActor
 from ..pipeline.operations import PipelineRuntime
 from ..pipeline.spec import PipelineSpec
@@ -91,8 +92,9 @@ def gate_statuses(
     """Each gate's key as it stands now (None where the gate never saw the key)."""
     statuses: dict[str, GateStatus | None] = {}
     for name, gate in load_pipeline_gates(spec).items():
-        snapshot = runtime.store.load(GateActor(gate), key)
-        statuses[name] = gate_status(gate, snapshot) if snapshot is not None else None
+        gates = GateRuntime(GateActor(gate), runtime.store, runtime.publisher)
+        snapshot = gates.load(key)
+        statuses[name] = gates.status(snapshot) if snapshot is not None else None  # pinned
     return statuses
 
 

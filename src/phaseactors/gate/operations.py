@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ..alerts.log import log_published_alert
 from ..core import telemetry
@@ -27,7 +28,9 @@ from .data import GateData
 from .definition import encode_definition
 from .events import CompletionReported, FailKey, ForceTrigger, MigrateKey, Rearm
 from .spec import GateSpec
-from .status import GateStatus, gate_status
+
+if TYPE_CHECKING:
+    from .status import GateStatus
 
 __all__ = ["GateRuntime"]
 
@@ -91,6 +94,8 @@ class GateRuntime(Runtime[GateData]):
 
     def status(self, snapshot: Snapshot[GateData]) -> GateStatus:
         """The status of a key, shown under the definition it decides by."""
+        from .status import gate_status  # only commands and the console show one
+
         fingerprint = snapshot.data.definition
         record = self.definition_record(fingerprint) if fingerprint else None
         return gate_status(

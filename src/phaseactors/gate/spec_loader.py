@@ -27,6 +27,7 @@ __all__ = [
     "default_search",
     "find_gate",
     "gate_files",
+    "key_section",
     "load_spec",
     "spec_from_mapping",
 ]
@@ -142,7 +143,7 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
         name=name,
         description=root.data.get("description", "") or "",
         source=source,
-        key=_key_section(root),
+        key=key_section(root),
         required=required,
         optional=optional,
         aliases=_aliases_section(root, expected),
@@ -161,7 +162,8 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Gate
     )
 
 
-def _key_section(root: TomlTable) -> KeyFormat:
+def key_section(root: TomlTable) -> KeyFormat:
+    """The ``[key]`` table of a definition file (a gate's or a pipeline's)."""
     key = root.table("key")
     key.only({"field", "format", "timezone", "pattern"})
     key_format = key.text("format", "date")

@@ -132,13 +132,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
             "PHASEACTORS_CONSOLE_ALLOW_ACTIONS=1 needs PHASEACTORS_CONSOLE_SECRET, shared by"
             " every instance, to sign form tokens and confirmations"
         )
-    project = settings.project
-    store = settings.store or (f"firestore://{project}" if project else None)
-    publisher = settings.publisher or (f"pubsub://{project}" if project else None)
-    if not store or not publisher:
-        raise ConfigurationError(
-            "set GOOGLE_CLOUD_PROJECT, or PHASEACTORS_STORE and PHASEACTORS_PUBLISHER"
-        )
+    store, publisher = settings.cloud_urls()
     configure_cloud_logging()
     options = ConsoleOptions(
         allow_actions=allow,

@@ -75,12 +75,7 @@ class GateFunction:
                 "PHASEACTORS_GATE is not set: name the gate this function serves"
             )
         project = settings.project
-        store = settings.store or (f"firestore://{project}" if project else None)
-        publisher = settings.publisher or (f"pubsub://{project}" if project else None)
-        if not store or not publisher:
-            raise ConfigurationError(
-                "set GOOGLE_CLOUD_PROJECT, or PHASEACTORS_STORE and PHASEACTORS_PUBLISHER"
-            )
+        store, publisher = settings.cloud_urls()
         spec = load_spec(settings.gate)
         runtime = GateRuntime(GateActor(spec), open_store(store), open_publisher(publisher))
         return cls(

@@ -73,12 +73,7 @@ class PipelineFunction:
                 "PHASEACTORS_PIPELINE is not set: name the pipeline this function serves"
             )
         project = settings.project
-        store = settings.store or (f"firestore://{project}" if project else None)
-        publisher = settings.publisher or (f"pubsub://{project}" if project else None)
-        if not store or not publisher:
-            raise ConfigurationError(
-                "set GOOGLE_CLOUD_PROJECT, or PHASEACTORS_STORE and PHASEACTORS_PUBLISHER"
-            )
+        store, publisher = settings.cloud_urls()
         spec = load_pipeline(settings.pipeline)
         runtime = PipelineRuntime(PipelineActor(spec), open_store(store), open_publisher(publisher))
         return cls(spec, runtime, dead_letter_topic=settings.dead_letter_topic, project=project)

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from ..alerts.log import log_published_alert
-from ..core.clock import Clock, utcnow
-from ..core.publisher import Publisher
-from ..core.runtime import DEFAULT_LEASE, Delivery, Runtime
+from ..core.runtime import Delivery, Runtime
 from ..core.snapshot import OutboxEntry
-from ..core.store import Store
 from ..gate.lifecycle import Announcement
 from .actor import PipelineActor
 from .data import PipelineData
@@ -23,17 +18,6 @@ class PipelineRuntime(Runtime[PipelineData]):
     """A runtime for one pipeline's runs: announcements in, alerts out."""
 
     actor: PipelineActor
-
-    def __init__(
-        self,
-        actor: PipelineActor,
-        store: Store,
-        publisher: Publisher,
-        *,
-        clock: Clock = utcnow,
-        lease: timedelta = DEFAULT_LEASE,
-    ) -> None:
-        super().__init__(actor, store, publisher, clock=clock, lease=lease)
 
     @property
     def spec(self) -> PipelineSpec:

@@ -4,7 +4,6 @@ with errors that name the file and the field, and checked against the gates they
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -19,10 +18,9 @@ from ..gate.definitions import (
     read_definition,
     search_path,
 )
-from ..gate.keys import KeyFormat
 from ..gate.policy import parse_duration, parse_wall_time
 from ..gate.spec import GateSpec
-from ..gate.spec_loader import find_gate, load_spec
+from ..gate.spec_loader import find_gate, key_section, load_spec
 from ..gate.toml_table import NAME, TomlTable
 from ..limits import MAX_DURATION_DAYS
 from .spec import OverallDeadline, Phase, PipelineSpec
@@ -124,7 +122,7 @@ def pipeline_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> 
     phases = _phases(root)
     if name in {phase.gate for phase in phases}:
         root.fail("name", f"{name!r} is also the name of one of its gates")
-    key = _key(root)
+    key = key_section(root)
     overall = _overall(root)
     if overall is not None and key.format != "date":
         root.fail("deadline", "a wall-clock deadline needs date keys (key.format = 'date')")
@@ -138,23 +136,6 @@ def pipeline_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> 
         lifecycle_topic=topics.text("lifecycle"),
         alerts_topic=topics.text("alerts"),
     )
-
-
-def _key(root: TomlTable) -> KeyFormat:
-    key = root.table("key")
-    key.only({"field", "format", "timezone", "pattern"})
-    key_format = key.text("format", "date")
-    if key_format not in ("date", "pattern"):
-        key.fail(key.where("format"), f"must be 'date' or 'pattern', got {key_format!r}")
-    try:
-        return KeyFormat(
-            field=key.text("field"),
-            format=key_format,
-            timezone=key.text("timezone", "UTC"),
-            pattern=key.text("pattern") if key_format == "pattern" else None,
-        )
-    except (ValueError, re.error) as exc:
-        key.fail(key.where("timezone" if "zone" in str(exc) else "pattern"), str(exc))
 
 
 def _phases(root: TomlTable) -> tuple[Phase, ...]:

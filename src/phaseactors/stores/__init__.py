@@ -3,18 +3,22 @@
 ``memory://``, ``sqlite:///relative.db``, ``sqlite:////absolute.db``,
 ``firestore://PROJECT[/DATABASE]?prefix=...&design=combining|optimistic``. The Firestore
 adapter is imported only when a Firestore URL is opened, so ``import phaseactors`` never loads
-Google client libraries.
+Google client libraries; the SQLite one when a SQLite URL is opened or ``SqliteStore`` is
+first used, so a Cloud Function never loads ``sqlite3``.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..config import Settings
 from ..errors import InvalidURL
 from .base import Applied, OptimisticStore, Quarantined, RetryPolicy, Store
 from .memory import MemoryStore
-from .sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from .sqlite import SqliteStore
 
 __all__ = [
     "DEFAULT_STORE_URL",
@@ -89,6 +93,8 @@ def _open_sqlite(
             f"store URL {url!r}: busy_timeout must be a number of seconds,"
             f" got {options['busy_timeout']!r}"
         ) from None
+    from .sqlite import SqliteStore
+
     try:
         return SqliteStore(
             path,
@@ -98,3 +104,13 @@ def _open_sqlite(
         )
     except ValueError as exc:  # a synchronous level SQLite does not know
         raise InvalidURL(f"store URL {url!r}: {exc}") from None
+
+
+def __getattr__(name: str) -> Any:
+    """``SqliteStore``, imported when it is first used (PEP 562)."""
+    if name != "SqliteStore":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .sqlite import SqliteStore
+
+    globals()[name] = SqliteStore
+    return SqliteStore
