@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -71,8 +72,11 @@ def require_emulator(variable: str) -> str:
 
 #: The phases of a hunt for a deliberately broken variant: find it and shrink the failure,
 #: without Hypothesis's ``explain`` phase, which replays a shrunk failure hundreds of times to
-#: mark the parts that may vary and costs more than the search.
-HUNT_PHASES = ("explicit", "reuse", "generate", "target", "shrink")
+#: mark the parts that may vary and costs more than the search. Under the ``mutation``
+#: profile (scripts/mutation) finding is all that counts: no shrinking either.
+HUNT_PHASES = ("explicit", "reuse", "generate", "target") + (
+    () if os.environ.get("HYPOTHESIS_PROFILE") == "mutation" else ("shrink",)
+)
 
 
 def scaled(examples: int) -> int:

@@ -35,13 +35,32 @@ FOLDS = settings(
     suppress_health_check=list(HealthCheck),
     report_multiple_bugs=False,
 )
+
+
+def _with_every_processor(
+    drawn: tuple[list[list[tuple[str, int]]], bool],
+) -> list[list[tuple[str, int]]]:
+    """With ``covering``, the handlers also queue one report of each processor between
+    them (round robin), so that the folds complete the key."""
+    queues, covering = drawn
+    if not covering:
+        return queues
+    queues = [list(queue) for queue in queues]
+    for i, processor in enumerate(("p0", "p1", "p2")):
+        queues[i % len(queues)].append((processor, 1))
+    return queues
+
+
 #: Per handler, the events it queued: (processor, run); a shared run is a redelivery.
-QUEUES = st.lists(
-    st.lists(st.tuples(st.sampled_from(("p0", "p1", "p2")), st.integers(1, 2)), min_size=1,
-             max_size=2),
-    min_size=1,
-    max_size=3,
-)  # fmt: skip
+QUEUES = st.tuples(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from(("p0", "p1", "p2")), st.integers(1, 2)),
+                 min_size=1, max_size=2),
+        min_size=1,
+        max_size=3,
+    ),
+    st.booleans(),
+).map(_with_every_processor)  # fmt: skip
 #: Fold moves: None folds everything pending; an int is that handler's own fold.
 MOVES = st.lists(st.none() | st.integers(0, 2), max_size=6)
 
