@@ -23,6 +23,9 @@ per attempt; phaseactors takes a store's ``stats.reads``/``stats.writes`` when i
 (from the release to the last delivery: warm-up reads and the read-back excluded), else
 counts one read per attempt and one write per committed step, plus one read and one write
 for the confirming transaction of each published trigger (null on Firestore without stats).
+``read_units_per_completion`` and ``write_units_per_completion`` are the Firestore store's
+estimate of what the per-KiB model bills (``FirestoreStats``), null for a store that keeps
+no counters.
 
 Usage (from the repository root):
 
@@ -124,7 +127,7 @@ class WorkerResult:
     writes: int = 0
     triggers: int = 0
     errors: list[str] = field(default_factory=list)
-    store_stats: tuple[int, int] | None = None  # (reads, writes) from ``store.stats``
+    store_stats: Counts | None = None  # from ``store.stats``
     setup_error: str | None = None
 
 
@@ -139,20 +142,23 @@ def deal_messages(n: int, duplicates: int, workers: int, seed: int) -> list[list
     return [messages[w::workers] for w in range(workers)]
 
 
-def stats_since(
-    now: tuple[int, int] | None, then: tuple[int, int] | None
-) -> tuple[int, int] | None:
+#: Reads, writes, and the read and write units of Firestore's per-KiB model.
+Counts = tuple[int, int, int, int]
+
+
+def stats_since(now: Counts | None, then: Counts | None) -> Counts | None:
     if now is None or then is None:
         return now
-    return now[0] - then[0], now[1] - then[1]
+    return (now[0] - then[0], now[1] - then[1], now[2] - then[2], now[3] - then[3])
 
 
-def store_stats(store: object) -> tuple[int, int] | None:
-    """``(reads, writes)`` if the store counts them itself."""
+def store_stats(store: object) -> Counts | None:
+    """Reads, writes and their units, if the store counts them itself."""
     stats = getattr(store, "stats", None)
     if stats is None or not hasattr(stats, "reads") or not hasattr(stats, "writes"):
         return None
-    return int(stats.reads), int(stats.writes)
+    reads, writes = int(stats.reads), int(stats.writes)
+    return reads, writes, getattr(stats, "read_units", reads), getattr(stats, "write_units", writes)
 
 
 # -- the two designs, seen from one worker ---------------------------------------------------
@@ -175,12 +181,15 @@ class PhaseactorsWorker:
         self.runtime = GateRuntime(
             GateActor(bench_spec(target.n)), self.store, RecordingPublisher()
         )
-        self.baseline: tuple[int, int] | None = None
+        self.baseline: Counts | None = None
 
     def warm_up(self) -> None:
-        """Read a key (opens the connection) and run one step and its encoding without
-        storing them, as an instance that has served requests before has."""
+        """Read a key (opens the connection), record the gate's definition (once per
+        instance: it reads the definitions record, and creates it if it is the first) and run
+        one step and its encoding without storing them, as an instance that has served
+        requests before has."""
         self.runtime.load(WARM_UP_KEY)
+        self.runtime.record_definition()
         actor = self.runtime.actor
         event = CompletionReported(at=utcnow(), completion=completion(WARM_UP_KEY, "p0000"))
         actor.encode(actor.step(actor.initial(WARM_UP_KEY), event).snapshot)
@@ -331,7 +340,7 @@ class TwoPhaseBarrier:
 
 def run_threads(
     target: Target, dealt: list[list[Message]], shared_store: Store | None
-) -> tuple[float, list[WorkerResult], tuple[int, int] | None]:
+) -> tuple[float, list[WorkerResult], Counts | None]:
     barrier = TwoPhaseBarrier(len(dealt) + 1)
     results: list[WorkerResult | None] = [None] * len(dealt)
 
@@ -479,10 +488,10 @@ def summarize(
     results: list[WorkerResult],
     recorded: int,
     state: str,
-    io: tuple[int | None, int | None],
+    io: tuple[int | None, int | None, int | None, int | None],
 ) -> dict[str, Any]:
     deliveries = target.n * options.duplicates
-    reads, writes = io
+    reads, writes, read_units, write_units = io
     errors = Counter(e for r in results for e in r.errors)
     setup_errors = [r.setup_error for r in results if r.setup_error]
     # The release is the earliest moment anyone saw it: a worker may run before the main thread.
@@ -502,6 +511,12 @@ def summarize(
         "errors": sum(errors.values()) + len(setup_errors),
         "reads_per_completion": None if reads is None else round(reads / deliveries, 3),
         "writes_per_completion": None if writes is None else round(writes / deliveries, 3),
+        "read_units_per_completion": None
+        if read_units is None
+        else round(read_units / deliveries, 3),
+        "write_units_per_completion": None
+        if write_units is None
+        else round(write_units / deliveries, 3),
         "deliveries": sum(r.deliveries for r in results),
         "state": state,
     }
@@ -519,22 +534,28 @@ def count_io(
     target: Target,
     results: list[WorkerResult],
     shared_store: Store | None,
-    baseline: tuple[int, int] | None = None,
-) -> tuple[int | None, int | None]:
-    """Reads and writes of the run: the store's own counters if any (since the workers were
-    warmed up), else counted deliveries."""
+    baseline: Counts | None = None,
+) -> tuple[int | None, int | None, int | None, int | None]:
+    """Reads, writes and their units in the run: the store's own counters if any (since the
+    workers were warmed up), else counted deliveries (and no units)."""
+    counted = sum(r.reads for r in results), sum(r.writes for r in results), None, None
     if target.design == "naive":
-        return sum(r.reads for r in results), sum(r.writes for r in results)
+        return counted
     if shared_store is not None:
         stats = stats_since(store_stats(shared_store), baseline)
         if stats is not None:
             return stats
     elif all(r.store_stats is not None for r in results):
         per_worker = [r.store_stats for r in results if r.store_stats is not None]
-        return sum(s[0] for s in per_worker), sum(s[1] for s in per_worker)
+        return (
+            sum(s[0] for s in per_worker),
+            sum(s[1] for s in per_worker),
+            sum(s[2] for s in per_worker),
+            sum(s[3] for s in per_worker),
+        )
     if target.store == "firestore":
-        return None, None
-    return sum(r.reads for r in results), sum(r.writes for r in results)
+        return None, None, None, None
+    return counted
 
 
 # -- command line ----------------------------------------------------------------------------

@@ -37,6 +37,7 @@ _NOTES = {
     Outcome.DUPLICATE: "duplicate: already applied, nothing changed",
     Outcome.LATE: "late: recorded, the key already decided its trigger and will not trigger again",
     Outcome.UNKNOWN: "unknown processor: recorded apart, it does not count toward completion",
+    Outcome.QUEUED: "queued: stored for the key's folder, which applies it next",
 }
 
 

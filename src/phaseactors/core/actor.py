@@ -32,6 +32,9 @@ class Outcome(enum.StrEnum):
     """The event refers to something already finished (an older outbox entry)."""
     UNCHANGED = "unchanged"
     """Nothing to do (a tick with nothing due)."""
+    QUEUED = "queued"
+    """Durably queued behind a concurrent delivery to the same key, not yet applied: the
+    store applies it next (a store that combines concurrent deliveries, such as Firestore's)."""
 
 
 @frozen

@@ -586,7 +586,8 @@ def index_config(
     and of its resolved (purged or replayed) messages;
     per gate (and pipeline) the snapshot's fields exempt from indexing and the TTL of finished
     keys (the store's queries each filter on one field, which single-field indexes serve); for the
-    inbox the ``status`` index of the stranded-event query, its ``event`` exempt and its TTL."""
+    inbox the ``status`` and ``pending`` indexes of the stranded-event queries, its ``event``
+    and ``events`` exempt and its TTL."""
     gates = sorted({spec.name for spec in specs} | {spec.name for spec in pipelines})
     groups = [f"{COLLECTION_PREFIX}{gate}" for gate in gates]
     indexes = [
@@ -609,7 +610,13 @@ def index_config(
                 {"order": "ASCENDING", "queryScope": "COLLECTION_GROUP"},
             ],
         },
+        {
+            "collectionGroup": "inbox",
+            "fieldPath": "pending",
+            "indexes": [{"order": "ASCENDING", "queryScope": "COLLECTION_GROUP"}],
+        },
         {"collectionGroup": "inbox", "fieldPath": "event", "indexes": []},
+        {"collectionGroup": "inbox", "fieldPath": "events", "indexes": []},
         {"collectionGroup": "inbox", "fieldPath": TTL_FIELD, "ttl": True, "indexes": []},
     ]
     for group in groups:
@@ -1007,7 +1014,7 @@ class _Builder:
         describe = _gcloud("firestore", "indexes", "fields", "describe", *in_group, "--format=json")
         if wanted:
             change = self.rest_patch_field(group, path, override["indexes"])
-            why = "the collection-group query of phaseactors sweep (gcloud sets no such scope)"
+            why = "a collection-group query of phaseactors sweep (gcloud sets no such scope)"
         else:
             change = _gcloud(
                 "firestore",

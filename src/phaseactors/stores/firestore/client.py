@@ -26,6 +26,7 @@ __all__ = [
     "Conflict",
     "FirestoreStats",
     "Read",
+    "commit_batch",
     "final",
     "get_all",
     "get_document",
@@ -59,17 +60,25 @@ class Conflict(Exception):
 
 
 class FirestoreStats:
-    """Operation counters (documents read and written), for benchmarks and monitoring."""
+    """Operation counters, for benchmarks and monitoring: documents read and written (what the
+    standard edition bills) and an estimate of the read and write units the per-KiB model
+    bills (a read per started 4 KiB, a write per started KiB of the data it carries, taken
+    from the size of the request or answer; a query's document counts one read unit)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.reads = 0
         self.writes = 0
+        self.read_units = 0
+        self.write_units = 0
         self.commits = 0
         self.conflicts = 0
         self.folds = 0
 
     def add(self, **counts: int) -> None:
+        """Add to the counters; reads or writes given without units count one unit each."""
+        counts.setdefault("read_units", counts.get("reads", 0))
+        counts.setdefault("write_units", counts.get("writes", 0))
         with self._lock:
             for name, value in counts.items():
                 setattr(self, name, getattr(self, name) + value)
@@ -115,6 +124,28 @@ def final(what: str) -> Iterator[None]:
         raise StoreUnavailable(str(exc)) from exc
 
 
+def commit_batch(client: Any, batch: Any) -> tuple[list[dict[str, Any]], int]:
+    """Commit ``batch``: per write, in order, the results of its field transforms (the value
+    each transformed field has after the commit) by field path; and the write units of the
+    per-KiB model (see :class:`FirestoreStats`)."""
+    writes = list(batch._write_pbs)  # the commit clears them
+    results = batch.commit()
+    transforms = [
+        {
+            transform.field_path: firestore_helpers.decode_value(value, client)
+            for transform, value in zip(
+                write.update_transforms, result.transform_results, strict=True
+            )
+        }
+        for write, result in zip(writes, results, strict=True)
+    ]
+    return transforms, sum(_tranches(write._pb.ByteSize(), 1024) for write in writes)
+
+
+def _tranches(size: int, tranche: int) -> int:
+    return max(1, -(-size // tranche))
+
+
 def get_document(client: Any, ref: Any, stats: FirestoreStats) -> Read:
     """Read one document with a unary ``GetDocument`` call."""
     with translated("read"):
@@ -124,7 +155,7 @@ def get_document(client: Any, ref: Any, stats: FirestoreStats) -> Read:
             )
         except google_errors.NotFound:
             found = None
-    stats.add(reads=1)
+    stats.add(reads=1, read_units=_tranches(found._pb.ByteSize() if found else 0, 4096))
     if found is None:
         return Read(ref.id, None)
     fields = cast(dict[str, Any], firestore_helpers.decode_dict(found.fields, client))

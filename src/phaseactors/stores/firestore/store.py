@@ -51,12 +51,14 @@ from .client import (
     Conflict,
     FirestoreStats,
     Read,
+    commit_batch,
     final,
     get_document,
     translated,
     wait_until_reachable,
 )
 from .combining import Combining, step_all
+from .queue import Queue
 
 __all__ = ["FirestoreStore", "open_firestore_store"]
 
@@ -64,7 +66,7 @@ D = TypeVar("D")
 
 _QUARANTINE_RAW_BYTES = 512 * 1024
 _DOCUMENT_ID = re.compile(r"[A-Za-z0-9_\-]{1,128}")  # as the client's auto ids are made
-_DESIGNS = ("combining", "optimistic")
+_DESIGNS = ("queue", "combining", "optimistic")
 
 
 def _fitting(raw: str) -> str:
@@ -86,7 +88,7 @@ class FirestoreStore:
         *,
         prefix: str = "phaseactors.",
         retry: RetryPolicy | None = None,
-        design: str = "combining",
+        design: str = "queue",
         fold_limit: int = 400,
     ) -> None:
         if design not in _DESIGNS:
@@ -102,6 +104,7 @@ class FirestoreStore:
         self._queues: dict[tuple[str, str], _KeyQueue] = {}
         self._queues_lock = threading.Lock()
         self._combining = Combining(self)
+        self._queue = Queue(self)
 
     def __repr__(self) -> str:
         return f"FirestoreStore(project={self.client.project!r}, prefix={self.prefix!r})"
@@ -157,14 +160,19 @@ class FirestoreStore:
 
     def _commit(self, batch: Any, writes: int) -> bool:
         """Commit ``batch``; False when a precondition failed (another writer was first)."""
+        return self._commit_transforms(batch, writes) is not None
+
+    def _commit_transforms(self, batch: Any, writes: int) -> list[dict[str, Any]] | None:
+        """Commit ``batch``: per write, its transforms' results by field; None when a
+        precondition failed (another writer was first)."""
         try:
             with translated("commit"):
-                batch.commit()
+                transforms, units = commit_batch(self.client, batch)
         except Conflict:
             self.stats.add(conflicts=1)
-            return False
-        self.stats.add(writes=writes, commits=1)
-        return True
+            return None
+        self.stats.add(writes=writes, write_units=units, commits=1)
+        return transforms
 
     def apply(self, actor: Actor[D], key: str, event: Event) -> Applied[D]:
         """Queue the event for its key; one thread per key and process serves the queue,
@@ -218,9 +226,11 @@ class FirestoreStore:
     def _apply_events(
         self, actor: Actor[D], key: str, events: list[Event]
     ) -> list[Applied[D] | Exception]:
-        if any(isinstance(e, Tick) for e in events):  # a sweep: fold stranded events first
+        ticks = [e for e in events if isinstance(e, Tick)]
+        if ticks:  # a sweep: fold stranded events first, under the sweep's claim
             with final("fold"):
                 self._combining.fold(actor, key, set())
+                self._queue.fold(actor, key, claim=ticks[0].claim)
         policy = self.retry
         attempts = 0
         while attempts < policy.max_attempts:
@@ -243,6 +253,8 @@ class FirestoreStore:
                     # Nothing was written: apply each alone, so only the offender is refused.
                     return [r for e in events for r in self._apply_events(actor, key, [e])]
                 if not committed:
+                    if self.design == "queue":
+                        return self._queue.enqueue(actor, key, base, events, steps, attempts)
                     if self.design == "combining":
                         return self._combining.combine(actor, key, events, steps, attempts)
                     time.sleep(policy.delay(attempts))
@@ -308,13 +320,14 @@ class FirestoreStore:
         yield from snapshots[:limit] if limit is not None else snapshots
 
     def stranded(self, actor: Actor[D]) -> list[str]:
-        """Keys with inbox events nobody folded (their handler died); a tick folds them."""
+        """Keys with queued or inbox events nobody folded (their folder died); a tick folds
+        them."""
+        inbox = self.client.collection_group("inbox")
         with final("inbox scan"):
-            documents = list(
-                self.client.collection_group("inbox")
-                .where(filter=FieldFilter("status", "==", "pending"))
-                .stream()
-            )
+            documents = [
+                *inbox.where(filter=FieldFilter("status", "==", "pending")).stream(),
+                *inbox.where(filter=FieldFilter("pending", ">", 0)).stream(),
+            ]
         prefix = f"{self.prefix}{actor.name}"
         keys = {
             d.reference.parent.parent.id
@@ -494,7 +507,7 @@ def open_firestore_store(
         raise InvalidURL("firestore:// URL needs a project: firestore://PROJECT[/DATABASE]")
     if database and "/" in database:
         raise InvalidURL(f"store URL {url!r}: use firestore://PROJECT[/DATABASE]")
-    design = options.get("design", "combining")
+    design = options.get("design", "queue")
     if design not in _DESIGNS:
         raise InvalidURL(f"store URL {url!r}: design must be one of {', '.join(_DESIGNS)}")
     connect_timeout = _seconds(url, options.get("connect_timeout"))
