@@ -7,8 +7,10 @@ timeout — one commits, the rest fail after five attempts. This store commits o
 1. **Direct commit.** Read the document, run the step, and write the whole snapshot guarded by
    an ``update_time`` precondition (``create`` for a new key). Uncontended, that is one read
    and one write, and a duplicate costs one read and no write.
-2. **Combining on conflict.** When the precondition fails, another writer got there first; the
-   events go to the key's inbox and one handler folds them all (:mod:`.combining`).
+2. **A queue on conflict.** When the precondition fails, another writer got there first; the
+   events are appended to the key's queue and one handler folds them all (:mod:`.queue`, the
+   default design; ``design=combining`` waits for each event's own outcome instead,
+   :mod:`.combining`).
 3. **One writer per key per process.** Requests for one key served by the same instance queue
    up, and one thread applies all that queued in one read and one commit, so an instance
    never conflicts with itself. A batch the store refuses for good is applied one event at a
