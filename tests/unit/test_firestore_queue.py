@@ -4,6 +4,7 @@ queue, the sweep folding a stranded one, and refused events quarantined."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -169,6 +170,7 @@ def test_an_append_behind_a_live_folder_returns_queued_and_one_behind_a_dead_one
     taken_over = append("p3")
     assert taken_over.outcome is Outcome.APPLIED
     assert set(taken_over.snapshot.data.done) == {"p0", "p1", "p2", "p3"}
+    assert [e.completion.processor for e in taken_over.carried] == ["p1", "p2"]  # reported here
     assert queue_document(store, actor).get().to_dict()["pending"] == 0
     assert store.stranded(actor) == []
 
@@ -250,3 +252,23 @@ def test_an_append_to_a_full_queue_goes_to_the_inbox_and_is_applied() -> None:
     assert result.outcome is Outcome.APPLIED
     assert set(result.snapshot.data.done) == {"p0", "p1"}
     assert queue_document(store, actor).get().to_dict()["pending"] == 1  # for the sweep
+
+
+def test_a_failure_folded_from_a_stranded_queue_is_logged_by_the_sweep(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The handler of the failure report returned ``queued`` and its folder died: the sweep
+    that folds it reports the failed key, as the report's own delivery would have."""
+    store = queue_store(f"q{uuid.uuid4().hex[:10]}.")
+    actor = GateActor(contract_spec(2))
+    store.apply(actor, KEY, completion_event("p0"))
+    failure: Any = completion_event("p1")
+    failure = attrs.evolve(failure, completion=attrs.evolve(failure.completion, status="failed"))
+    queue_by_hand(store, actor, [failure], since=time.time())
+    with caplog.at_level(logging.ERROR, logger="phaseactors"):
+        GateRuntime(actor, store, RecordingPublisher()).sweep()
+    snapshot = store.load(actor, KEY)
+    assert snapshot is not None
+    assert snapshot.state == "failed"
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.getMessage().startswith(f"{actor.name}/{KEY} failed:")

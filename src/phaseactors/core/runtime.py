@@ -56,6 +56,8 @@ class Delivery(Generic[D]):
     attempts: int = 1
     committed: bool = False
     unpublished: dict[str, str] = field(factory=dict)
+    carried: tuple[Event, ...] = ()
+    """Other deliveries' events this one applied for them (see ``Applied.carried``)."""
 
 
 @frozen
@@ -113,6 +115,7 @@ class Runtime(Generic[D]):
             attempts=applied.attempts,
             committed=applied.committed,
             unpublished=unpublished,
+            carried=applied.carried,
         )
 
     def tick(self, key: str) -> Delivery[D]:

@@ -47,6 +47,9 @@ class Applied(Generic[D]):
     detail: str = ""
     committed: bool = False
     attempts: int = 1
+    carried: tuple[Event, ...] = ()
+    """Other deliveries' events this apply's commits applied for them, whose handlers did not
+    wait for them (Firestore's queue): the delivery that carried them reports what they did."""
 
 
 @frozen(kw_only=True)

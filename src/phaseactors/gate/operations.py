@@ -120,7 +120,7 @@ class GateRuntime(Runtime[GateData]):
     def send(self, key: str, event: Event) -> Delivery[GateData]:
         self.record_definition()
         delivery = super().send(key, event)
-        _observe(self.spec, delivery, event.at)
+        _observe(self.spec, delivery, {event.at, *(e.at for e in delivery.carried)})
         return delivery
 
     def _publish(self, key: str, entry: OutboxEntry, owner: str) -> str | None:
@@ -152,12 +152,13 @@ class GateRuntime(Runtime[GateData]):
         return self.send(key, self.migration(reason, by))
 
 
-def _observe(spec: GateSpec, delivery: Delivery[GateData], at: datetime) -> None:
-    """Log and count what the event at ``at`` did to its key: a key that failed (at ERROR:
-    someone must look), deadlines passed, and the time a trigger decision took."""
+def _observe(spec: GateSpec, delivery: Delivery[GateData], times: set[datetime]) -> None:
+    """Log and count what the delivery's events (at ``times``: its own, and those it carried
+    for others) did to its key: a key that failed (at ERROR: someone must look), deadlines
+    passed, and the time a trigger decision took."""
     snapshot = delivery.snapshot
     for entry in snapshot.history:
-        if entry.at != at:
+        if entry.at not in times:
             continue
         if entry.event == "tick":
             telemetry.count("phaseactors.deadlines_passed", gate=spec.name)
@@ -176,6 +177,6 @@ def _observe(spec: GateSpec, delivery: Delivery[GateData], at: datetime) -> None
                 },
             )
     trigger, first = snapshot.data.trigger, snapshot.data.first_completion_at
-    if trigger is not None and trigger.decided_at == at and first is not None:
+    if trigger is not None and trigger.decided_at in times and first is not None:
         seconds = (trigger.decided_at - first).total_seconds()
         telemetry.record("phaseactors.trigger_latency", seconds, gate=spec.name)

@@ -117,9 +117,13 @@ class Queue:
         claim = next((e.claim for e in events if e.claim is not None), None)
         mine = {item.id for item in items.values()}
         folds = self.fold(actor, key, claim=claim, mine=mine, attempts=attempts)
+        carried = tuple(folds.carried)
         for index, item in items.items():
             if item.id in folds.outcomes:  # else another folder took it: it stays ``queued``
-                results[index] = folds.result(item.id)
+                result = folds.result(item.id)
+                if carried and isinstance(result, Applied):  # reported once, by the first
+                    result, carried = attrs.evolve(result, carried=carried), ()
+                results[index] = result
         return results
 
     def _append(self, actor: Actor[D], key: str, items: list[_Item]) -> tuple[int, float]:
@@ -275,6 +279,7 @@ class _Folds:
         self.outcomes: dict[str, Stepped[Any] | Exception] = {}
         self.state: Snapshot[Any] | None = None
         self.attempts = 0
+        self.carried: list[Event] = []  # the others' events folded, their handlers gone
 
     def record(
         self,
@@ -291,8 +296,12 @@ class _Folds:
         for value, event, step in zip(raw, events, steps, strict=True):
             item_id = str(value.get("id"))
             self.outcomes[item_id] = step
-            if isinstance(step, Exception) and item_id not in self.mine:
+            if item_id in self.mine:
+                continue
+            if isinstance(step, Exception):
                 _quarantine(store, actor, value, event, step)
+            elif not isinstance(event, Exception):
+                self.carried.append(event)
 
     def result(self, item_id: str) -> Applied[Any] | Exception:
         """A folded event's result, with the key's state after the last fold (which holds

@@ -229,10 +229,11 @@ class FirestoreStore:
         self, actor: Actor[D], key: str, events: list[Event]
     ) -> list[Applied[D] | Exception]:
         ticks = [e for e in events if isinstance(e, Tick)]
+        carried: tuple[Event, ...] = ()
         if ticks:  # a sweep: fold stranded events first, under the sweep's claim
             with final("fold"):
                 self._combining.fold(actor, key, set())
-                self._queue.fold(actor, key, claim=ticks[0].claim)
+                carried = tuple(self._queue.fold(actor, key, claim=ticks[0].claim).carried)
         policy = self.retry
         attempts = 0
         while attempts < policy.max_attempts:
@@ -264,8 +265,15 @@ class FirestoreStore:
             return [
                 s
                 if isinstance(s, Exception)
-                else Applied(state, s.outcome, s.detail, state is not base, attempts)
-                for s in steps
+                else Applied(
+                    state,
+                    s.outcome,
+                    s.detail,
+                    state is not base,
+                    attempts,
+                    carried if ticks and events[i] is ticks[0] else (),  # the sweep reports them
+                )
+                for i, s in enumerate(steps)
             ]
         raise ContentionError(actor.name, key, attempts)
 
