@@ -168,7 +168,7 @@ def spelled(spec: Mapping[str, Any], processor: str, spelling: str) -> tuple[str
     forms = {
         "canonical": (processor, None),
         "alias": (aliases[0] if aliases else processor, None),
-        "qualified": (f"nba_raw.{processor}", None),
+        "qualified": (f"nba-analytics.nba_raw.{processor}", None),  # project.dataset.table
         "camel": (camel(processor), None),
         "async-camel-processor": (f"Async{camel(processor)}Processor", None),
         "qualified-camel-processor": (f"nba_raw.{camel(processor)}Processor", None),
