@@ -9,7 +9,7 @@ nothing (no guard) removes the same events twice, and is found with a shrunk cou
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,6 +20,7 @@ from model import Reference
 
 from phaseactors import Completion, GateActor, spec_from_mapping
 from phaseactors.gate.events import CompletionReported
+from phaseactors.testing.store_contract import InterferingActor
 from support import HUNT_PHASES, KEY, T0, require_emulator, scaled
 
 pytestmark = pytest.mark.emulator
@@ -95,7 +96,7 @@ class Scenario:
     def folding_actor(self) -> Any:
         """The folder's actor: the other handle's next move comes before each of its steps,
         that is between the fold's reads and its commit."""
-        return _Interfering(self.actor, self._interfere)
+        return InterferingActor(self.actor, self._interfere, times=len(self.moves))
 
     @contextmanager
     def patched(self) -> Iterator[None]:
@@ -138,21 +139,6 @@ class Scenario:
 
     def queue_fields(self) -> dict[str, Any]:
         return self.folder._queue._ref(self.actor, KEY).get().to_dict() or {}
-
-
-class _Interfering:
-    """An actor that lets ``interfere`` run before each step."""
-
-    def __init__(self, inner: GateActor, interfere: Callable[[], None]) -> None:
-        self.inner = inner
-        self.interfere = interfere
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def step(self, snapshot: Any, event: Any) -> Any:
-        self.interfere()
-        return self.inner.step(snapshot, event)
 
 
 def check_queue(

@@ -27,7 +27,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import frozen
-from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ...core.actor import Actor, Outcome, Stepped
@@ -400,11 +399,7 @@ class Combining:
             self.store._put_state(batch, actor, key, update_time, state)
             writes += 1
         elif update_time is not None:
-            batch.update(
-                self.store._ref(actor, key),
-                {"committed_at": firestore.SERVER_TIMESTAMP},
-                option=self.client.write_option(last_update_time=update_time),
-            )
+            self.store._guard(batch, actor, key, update_time)
             writes += 1
         inbox = self.store._ref(actor, key).collection("inbox")
         if marks.release:

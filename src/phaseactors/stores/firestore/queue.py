@@ -252,11 +252,7 @@ class Queue:
         if state is not base or update_time is None:
             self.store._put_state(batch, actor, key, update_time, state)
         else:
-            batch.update(
-                self.store._ref(actor, key),
-                {"committed_at": firestore.SERVER_TIMESTAMP},
-                option=self.client.write_option(last_update_time=update_time),
-            )
+            self.store._guard(batch, actor, key, update_time)
         batch.set(
             self._ref(actor, key),
             {

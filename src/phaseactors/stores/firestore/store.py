@@ -160,6 +160,15 @@ class FirestoreStore:
                 option = self.client.write_option(last_update_time=update_time)
                 batch.update(ref, document, option=option)
 
+    def _guard(self, batch: Any, actor: Actor[D], key: str, update_time: Any) -> None:
+        """Touch the key's document under its ``update_time`` precondition: a fold that
+        changes no state still conflicts with any other commit since its read."""
+        batch.update(
+            self._ref(actor, key),
+            {"committed_at": firestore.SERVER_TIMESTAMP},
+            option=self.client.write_option(last_update_time=update_time),
+        )
+
     def _commit(self, batch: Any, writes: int) -> bool:
         """Commit ``batch``; False when a precondition failed (another writer was first)."""
         return self._commit_transforms(batch, writes) is not None
