@@ -18,7 +18,9 @@ it. A :class:`TransientError` may succeed later: raise so the transport redelive
     ├── ConfigurationError           a setting is missing or contradicts another
     │   ├── CredentialsMissing       no Google credentials, and no emulator configured
     │   ├── InvalidURL               a store or publisher URL that cannot be opened as written
-    │   ├── PrerequisiteMissing      a tool, login or file a deployment needs is missing
+    │   ├── PrerequisiteMissing      a tool, login or file a command needs is missing
+    │   │   └── DiagramToolMissing   a diagram format needs a tool that is not installed
+    │   │       └── GraphvizMissing  SVG or PNG without Graphviz's ``dot``
     │   └── StoreNotFound            a command that only reads found no store where it looked
     ├── UsageError                   a command was given missing or contradicting arguments
     ├── NotConfirmed                 the operator did not confirm a destructive command
@@ -39,6 +41,8 @@ __all__ = [
     "CredentialsMissing",
     "DefinitionMissing",
     "DeployFailed",
+    "DiagramToolMissing",
+    "GraphvizMissing",
     "InvalidKey",
     "InvalidMessage",
     "InvalidURL",
@@ -185,7 +189,22 @@ class NotConfirmed(PhaseactorsError):
 
 
 class PrerequisiteMissing(ConfigurationError):
-    """A tool, a login or a staged file a deployment needs is not there; the message names it."""
+    """A tool, a login or a staged file a command needs is not there; the message names it."""
+
+
+class DiagramToolMissing(PrerequisiteMissing):
+    """A diagram format needs something that is not installed; the message says what to run."""
+
+
+class GraphvizMissing(DiagramToolMissing):
+    """SVG or PNG was asked for but Graphviz's ``dot`` program is not installed."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(
+            f"{fmt} needs Graphviz's `dot` program, which is not on PATH: install Graphviz (the"
+            " Debian package graphviz; scripts/setup-system in a checkout), or use"
+            " --format mermaid|dot|md"
+        )
 
 
 class DeployFailed(PhaseactorsError):

@@ -221,3 +221,28 @@ def test_the_top_level_shows_the_layers() -> None:
         "console",
         "testing",
     }
+
+
+def test_every_exception_lives_in_errors_and_in_its_tree() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    import phaseactors.errors as errors
+
+    defined_elsewhere = []
+    for info in pkgutil.walk_packages(phaseactors.__path__, "phaseactors."):
+        if info.name.endswith("__main__") or info.name == "phaseactors.functions":
+            continue  # running the CLI; the deprecated alias, which warns on import
+        module = importlib.import_module(info.name)
+        defined_elsewhere += [
+            f"{info.name}.{name}"
+            for name, value in vars(module).items()
+            if inspect.isclass(value)
+            and issubclass(value, errors.PhaseactorsError)
+            and value.__module__ == info.name
+            and info.name != "phaseactors.errors"
+        ]
+    assert defined_elsewhere == []
+    tree = errors.__doc__ or ""
+    assert [name for name in errors.__all__ if name not in tree.split()] == []

@@ -33,7 +33,7 @@ from statemachine.contrib.diagram.graphviz import GraphvizNotFoundError, run_gra
 from statemachine.contrib.diagram.model import DiagramGraph
 
 from ..core.snapshot import Snapshot
-from ..errors import PhaseactorsError
+from ..errors import DiagramToolMissing, GraphvizMissing
 from .data import GateData
 from .machine import GateMachine
 from .model import GateModel
@@ -60,21 +60,6 @@ IMAGE_FORMATS = ("svg", "png")
 _RANKDIR = "TB"  # compact, and labels stay beside their edges (LR is twice as wide)
 _WRAP = 64
 _UNSTABLE_IDS = re.compile(r"(?<=__initial_|___atomic_)\d+")
-
-
-class DiagramToolMissing(PhaseactorsError):
-    """A diagram format needs something that is not installed; the message says what to run."""
-
-
-class GraphvizMissing(DiagramToolMissing):
-    """SVG or PNG was asked for but Graphviz's ``dot`` program is not installed."""
-
-    def __init__(self, fmt: str) -> None:
-        super().__init__(
-            f"{fmt} needs Graphviz's `dot` program, which is not on PATH: install Graphviz (the"
-            " Debian package graphviz; scripts/setup-system in a checkout), or use"
-            " --format mermaid|dot|md"
-        )
 
 
 Snap = Snapshot[GateData]
