@@ -1,6 +1,7 @@
 """The console in a real browser: Debian's Chromium driven by Playwright. Load the grid, open a
 key, see its missing processors and its highlighted state, sign in, force it with a reason and
-find the audit line in its history; a processor named like an HTML tag stays text.
+find the audit line in its history; a processor named like an HTML tag stays text; a pipeline
+run leads across its phases to a gate key.
 
 Without Chromium (``scripts/setup-system`` installs it) these tests are skipped, unless
 ``PHASEACTORS_REQUIRE_BROWSER=1`` (as in CI), which makes that a failure.
@@ -164,3 +165,39 @@ def test_without_a_reason_the_server_refuses_too(tmp_path: Path, page: Any) -> N
         assert page.locator("h1").inner_text() == "400"
         assert "a reason is required" in page.locator(".refusal").inner_text()
     assert sample.runtimes["phase2_to_phase3"].load("2025-12-10").state == "partial"
+
+
+def test_a_pipeline_run_leads_across_its_phases(tmp_path: Path, page: Any) -> None:
+    from phaseactors.cli import main
+    from phaseactors.console.context import ConsoleOptions
+    from phaseactors.console.setup import open_console
+    from support import REPO
+
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    publisher = f"jsonl://{tmp_path / 'published.jsonl'}"
+    demo = ["demo", "--pipeline", "--mode", "threads", "--store", store, "--publisher", publisher]
+    assert main([*demo, "--json"]) == 0
+    gates = [
+        str(REPO / "machines" / f"{n}.toml")
+        for n in ("phase2_to_phase3", "phase3_to_phase4", "phase4_to_phase5")
+    ]
+    app = open_console(gates, store=store, publisher="log://", options=ConsoleOptions())
+    with serving(app) as url:
+        page.goto(url + "/")
+        grid = page.locator("#grid")
+        assert grid.locator("thead th").nth(1).inner_text() == "nba_daily"
+        run = grid.locator("tbody tr", has=page.locator("th", has_text="2025-11-29"))
+        cell = run.locator("td.cell").first
+        assert cell.inner_text().split() == ["done", "3/3"]
+        cell.locator("a").click()
+        page.wait_for_url(url + "/pipelines/nba_daily/keys/2025-11-29")
+        assert page.locator("ol.states li[aria-current=step]").inner_text() == "done"
+        phases = page.locator("#phases tbody tr")
+        assert phases.count() == 3
+        assert phases.nth(2).get_by_text("late").is_visible()  # the demo's late handoff
+        reasons = page.locator("#alerts tbody tr td:nth-child(2)").all_inner_texts()
+        assert reasons == ["stalled", "recovered"]
+        phases.nth(0).locator("a").click()
+        page.wait_for_url(url + "/gates/phase2_to_phase3/keys/2025-11-29")
+        assert page.locator("#state").inner_text() == "triggered"
+    assert page.problems == []

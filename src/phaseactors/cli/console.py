@@ -30,6 +30,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " else every gate file in $PHASEACTORS_MACHINES or ./machines]",
     )
     parser.add_argument(
+        "--pipeline",
+        action="append",
+        default=None,
+        help="a pipeline whose runs to show first, by name or path (repeatable) [default: every"
+        " pipeline file beside the gates whose gates are all shown]",
+    )
+    parser.add_argument(
         "--store",
         default=None,
         help="memory://, sqlite:///path.db or firestore://PROJECT[/DB] "
@@ -78,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     )
     app = open_console(
         args.gate or discover_gates(),
+        pipelines=args.pipeline,
         store=args.store,
         publisher=args.publisher,
         options=options,

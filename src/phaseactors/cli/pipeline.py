@@ -7,7 +7,7 @@ import argparse
 import sys
 from datetime import datetime
 
-from ..core.clock import format_utc, utcnow
+from ..core.clock import utcnow
 from ..core.untrusted import printable
 from ..gate.actor import GateActor
 from ..gate.operations import GateRuntime
@@ -16,15 +16,13 @@ from ..pipeline.actor import PipelineActor
 from ..pipeline.operations import PipelineRuntime
 from ..pipeline.spec import PipelineSpec
 from ..pipeline.spec_loader import choose_pipeline, load_pipeline_gates
-from ..pipeline.status import PipelineStatus, pipeline_status
+from ..pipeline.status import STATES, PipelineStatus, pipeline_status
 from ..publishers import open_publisher
 from ..stores import open_store
 from .common import EXIT_PERMANENT, EXIT_TRANSIENT, emit_json
 from .render import table
 
 __all__ = ["gate_statuses", "open_pipeline", "register", "render_pipeline_status"]
-
-STATES = ("waiting", "running", "stalled", "failed", "done")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -126,18 +124,7 @@ def run_list(args: argparse.Namespace) -> int:
         for snapshot in runtime.store.scan(runtime.actor, states=states, limit=args.limit)
     ]
     if args.json:
-        rows = [
-            {
-                "key": s.key,
-                "state": s.state,
-                "generation": s.generation,
-                "updated_at": format_utc(s.updated_at),
-                "in_progress": _in_progress(s),
-                "open_alerts": [a.id for a in s.open_alerts],
-                "due_at": format_utc(s.due_at),
-            }
-            for s in statuses
-        ]
+        rows = [s.row_json() for s in statuses]
         emit_json({"pipeline": spec.name, "states": states, "runs": rows})
         return 0
     if not statuses:
@@ -152,7 +139,7 @@ def run_list(args: argparse.Namespace) -> int:
                     s.state,
                     s.generation,
                     _when(s.updated_at),
-                    _in_progress(s) or "-",
+                    s.in_progress or "-",
                     _when(s.due_at),
                     ", ".join(
                         a.reason + (f" {a.subject}" if a.subject else "") for a in s.open_alerts
@@ -191,10 +178,6 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%dT%H:%M") if value else ""
-
-
-def _in_progress(status: PipelineStatus) -> str | None:
-    return next((p.gate for p in status.phases if p.progress != "triggered"), None)
 
 
 def _handoff(status: PipelineStatus, index: int) -> str:

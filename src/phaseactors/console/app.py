@@ -18,7 +18,7 @@ from .context import Console, ConsoleOptions
 from .forms import register_forms
 from .lanes import GateLane, Lane
 from .pages import register_pages
-from .respond import key_href, refuse
+from .respond import key_href, refuse, run_href
 from .security import csrf_token, security_headers
 
 __all__ = ["create_app"]
@@ -60,6 +60,7 @@ def create_app(
     app.jinja_env.globals.update(
         csrf_token=lambda: csrf_token(session),
         key_href=key_href,
+        run_href=run_href,
         allow_actions=options.allow_actions,
         signs_in=options.authenticator.signs_in,
     )

@@ -10,7 +10,7 @@ from attrs import field, frozen
 from ..core.clock import Clock, utcnow
 from ..core.store import Store
 from .auth import Authenticator, Nobody
-from .lanes import GateLane, Lane
+from .lanes import GateLane, Lane, PipelineLane
 from .security import Confirmations
 
 __all__ = ["Console", "ConsoleOptions"]
@@ -53,6 +53,9 @@ class Console:
         self.options = options
         self.extra_lanes = tuple(extra_lanes)
         """Lanes shown before the gates (the pipeline run, when present)."""
+        self.pipelines = {
+            lane.name: lane for lane in self.extra_lanes if isinstance(lane, PipelineLane)
+        }
         self.confirmations = Confirmations(options.secret_key)
 
     @property

@@ -14,12 +14,12 @@ from typing import Any
 from attrs import field, frozen
 
 from ..limits import MAX_KEY_LENGTH
-from .lanes import Cell, Lane
+from .lanes import GATE_STATES, Cell, Lane
 
 __all__ = ["STATES", "Grid", "GridQuery", "QueryError", "Row", "build_grid", "parse_query"]
 
-#: Every state a gate key can be in, in the order of its life.
-STATES = ("waiting", "partial", "complete", "triggered", "failed")
+#: The states the filter offers: a gate's, in the order of its life.
+STATES = GATE_STATES
 DEFAULT_LIMIT = 60
 MAX_LIMIT = 1000
 MAX_ATTENTION = 100
@@ -115,20 +115,21 @@ class Grid:
     def to_json(self) -> dict[str, Any]:
         """Each lane as ``phaseactors list --json`` shows a gate, the page's keys, the keys
         that need a person and the filters."""
-        states = list(self.query.states or STATES)
         return {
             "gates": [
                 {
                     "gate": lane.name,
                     "kind": lane.kind,
-                    "states": states,
+                    "states": [
+                        s for s in lane.states if s in self.query.states or not self.query.states
+                    ],
                     "keys": [cell.row for cell in self.pages[lane.name]],
                 }
                 for lane in self.lanes
             ],
             "keys": [row.key for row in self.rows],
             "attention": [
-                {"gate": c.lane, "key": c.key, "state": c.state, "why": c.stuck}
+                {"gate": c.lane, "kind": c.kind, "key": c.key, "state": c.state, "why": c.stuck}
                 for c in self.attention
             ],
             "attention_total": self.attention_total,

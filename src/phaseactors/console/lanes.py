@@ -1,6 +1,6 @@
 """The grid's columns. A lane is one kind of actor whose keys the console lists: a gate
-today (:class:`GateLane`); the pipeline run, once its package lands, is a lane of its own
-that implements :class:`Lane` and is put first, so that each row reads across the phases.
+(:class:`GateLane`), or a pipeline's runs (:class:`PipelineLane`), put first so that each row
+reads across the phases.
 
 A lane reads one page of keys at a time (``Store.scan`` with bounds, newest first), so a
 grid over years of dates decodes only the keys it shows.
@@ -8,7 +8,7 @@ grid over years of dates decodes only the keys it shows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -19,9 +19,15 @@ from ..gate.data import GateData
 from ..gate.operations import GateRuntime
 from ..gate.spec import GateSpec
 from ..gate.status import GateStatus
+from ..pipeline.data import PipelineData
+from ..pipeline.operations import PipelineRuntime
+from ..pipeline.status import STATES as PIPELINE_STATES
+from ..pipeline.status import PipelineStatus, pipeline_status
 
-__all__ = ["Cell", "GateLane", "Lane", "why_stuck"]
+__all__ = ["GATE_STATES", "Cell", "GateLane", "Lane", "PipelineLane", "why_stuck"]
 
+#: Every state a gate key can be in, in the order of its life.
+GATE_STATES = ("waiting", "partial", "complete", "triggered", "failed")
 #: States a key can still be stuck in; a triggered key has done its work.
 _OPEN = ("waiting", "partial", "complete", "failed")
 _UNDECIDED = ("waiting", "partial")
@@ -41,7 +47,9 @@ class Cell:
     """Why the key needs a person (failed, trigger pending, past a deadline), else None."""
     updated_at: datetime | None
     row: dict[str, Any]
-    """The key as ``phaseactors list --json`` shows it."""
+    """The key as ``phaseactors list --json`` (a run: ``pipeline list --json``) shows it."""
+    kind: str = "gate"
+    """The lane's kind, which says which page shows the key."""
 
 
 class Lane(Protocol):
@@ -53,6 +61,11 @@ class Lane(Protocol):
     @property
     def kind(self) -> str:
         """``gate`` (or ``pipeline``): which page shows one of its keys."""
+        ...
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        """Every state of its keys, in the order of their life."""
         ...
 
     def page(
@@ -100,6 +113,7 @@ class GateLane:
     out anew each time, since whether it is past a deadline depends on the time."""
 
     kind = "gate"
+    states = GATE_STATES
 
     def __init__(self, runtime: GateRuntime) -> None:
         self.runtime = runtime
@@ -165,3 +179,78 @@ class GateLane:
             for snapshot in self.runtime.store.scan(self.runtime.actor, states=_OPEN)
         ]
         return sorted((c for c in cells if c.stuck), key=lambda c: c.key, reverse=True)
+
+
+#: States of a run that need no person, whatever else holds.
+_RUN_SETTLED = ("waiting", "running", "done")
+
+
+class PipelineLane:
+    """One pipeline's runs, put before the gates so that a row reads across the phases.
+
+    A cell counts the phases triggered of the phases the pipeline has; a run is stuck when it
+    is stalled or failed, and the cell says which alerts are open. The run's page adds each
+    gate's key as it stands (``gates``: the pipeline's gates by name)."""
+
+    kind = "pipeline"
+    states = PIPELINE_STATES
+
+    def __init__(self, runtime: PipelineRuntime, gates: Mapping[str, GateRuntime]) -> None:
+        self.runtime = runtime
+        self.gates = dict(gates)
+
+    @property
+    def name(self) -> str:
+        return self.runtime.spec.name
+
+    def status(self, snapshot: Snapshot[PipelineData], now: datetime) -> PipelineStatus:
+        """The run with each gate's key as it stands now (pinned to its own definition)."""
+        gates: dict[str, GateStatus | None] = {}
+        for name, runtime in self.gates.items():
+            gate = runtime.load(snapshot.key)
+            gates[name] = runtime.status(gate) if gate is not None else None
+        return pipeline_status(self.runtime.spec, snapshot, gates=gates, at=now)
+
+    def _cell(self, snapshot: Snapshot[PipelineData], now: datetime) -> Cell:
+        status = pipeline_status(self.runtime.spec, snapshot, at=now)
+        stuck = None
+        if status.state not in _RUN_SETTLED:
+            alerts = "; ".join(a.summary for a in status.open_alerts)
+            stuck = f"{status.state}: {alerts or 'no open alert recorded'}"
+        return Cell(
+            lane=self.name,
+            key=status.key,
+            state=status.state,
+            generation=status.generation,
+            done=sum(1 for p in status.phases if p.progress == "triggered"),
+            expected=len(status.phases),
+            stuck=stuck,
+            updated_at=status.updated_at,
+            row=status.row_json(),
+            kind=self.kind,
+        )
+
+    def page(
+        self, *, start: str | None, stop: str | None, states: Sequence[str] | None, limit: int
+    ) -> list[Cell]:
+        if states is not None:
+            states = [s for s in states if s in PIPELINE_STATES]
+            if not states:
+                return []  # the rows' own gates decide; build_grid reads this lane's cells
+        now = self.runtime.clock()
+        snapshots = self.runtime.store.scan(
+            self.runtime.actor, states=states, start=start, stop=stop, descending=True, limit=limit
+        )
+        return [self._cell(snapshot, now) for snapshot in snapshots]
+
+    def cell(self, key: str) -> Cell | None:
+        snapshot = self.runtime.load(key)
+        return None if snapshot is None else self._cell(snapshot, self.runtime.clock())
+
+    def attention(self, now: datetime) -> list[Cell]:
+        stuck = [s for s in PIPELINE_STATES if s not in _RUN_SETTLED]
+        cells = [
+            self._cell(snapshot, now)
+            for snapshot in self.runtime.store.scan(self.runtime.actor, states=stuck)
+        ]
+        return sorted(cells, key=lambda c: c.key, reverse=True)

@@ -10,11 +10,12 @@ from flask import Flask, Response, request
 from ..core.store import Quarantined
 from ..errors import InvalidMessage, PhaseactorsError
 from ..gate.diagrams import DiagramToolMissing, graphviz_available, render
+from ..pipeline.status import STATES as PIPELINE_STATES
 from .actions import allowed_actions
 from .context import Console
 from .grid import STATES, Grid, QueryError, build_grid, parse_query
 from .lanes import GateLane
-from .respond import html, json_response, key_href, page, refuse, wants_json
+from .respond import html, json_response, key_href, page, refuse, run_href, wants_json
 from .timeline import timeline
 
 __all__ = ["CellView", "grid_rows", "quarantine_json", "register_pages"]
@@ -39,9 +40,13 @@ CellView = tuple[str, str, str, str, str, str]
 _EMPTY: CellView = ("cell empty", "", "", "", "", "")
 
 
-def grid_rows(grid: Grid, href: Callable[[str, str], str]) -> list[tuple[str, list[CellView]]]:
+def grid_rows(
+    grid: Grid, href: Callable[[str, str], str], run: Callable[[str, str], str] | None = None
+) -> list[tuple[str, list[CellView]]]:
     """Each row's key and cells, worked out here rather than in the template: a page of
-    1,000 rows has 3,000 cells, and each lookup in a template costs more than in Python."""
+    1,000 rows has 3,000 cells, and each lookup in a template costs more than in Python.
+    ``href`` links a gate's key, ``run`` a pipeline run (default: ``href``)."""
+    links = {"gate": href, "pipeline": run or href}
     wanted = set(grid.query.states)
     rows = []
     for row in grid.rows:
@@ -56,7 +61,7 @@ def grid_rows(grid: Grid, href: Callable[[str, str], str]) -> list[tuple[str, li
                 css += " stuck"
             if wanted and cell.state not in wanted:
                 css += " dimmed"
-            link = href(lane.name, row.key) if lane.kind == "gate" else "#"
+            link = links[lane.kind](lane.name, row.key)
             generation = f"gen {cell.generation}" if cell.generation > 1 else ""
             counts = f"{cell.done}/{cell.expected}"
             cells.append((css, link, cell.stuck or cell.state, cell.state, counts, generation))
@@ -77,7 +82,7 @@ def register_pages(app: Flask, console: Console) -> None:
         result = build_grid(console.lanes, query, console.options.clock())
         if wants_json():
             return json_response(result.to_json())
-        rows = grid_rows(result, key_href)
+        rows = grid_rows(result, key_href, run_href)
         return html("grid.html", grid=result, rows=rows, states=STATES, query=query)
 
     @app.get("/gates/<gate>/keys/<key>")
@@ -106,6 +111,31 @@ def register_pages(app: Flask, console: Console) -> None:
             actions=allowed_actions(lane, status.state),
             diagram=graphviz_available(),
             states=STATES,
+        )
+
+    @app.get("/pipelines/<pipeline>/keys/<key>")
+    def run(pipeline: str, key: str) -> Response:
+        lane = console.pipelines.get(pipeline)
+        if lane is None:
+            message = f"no pipeline {pipeline!r} in this console"
+            return refuse(404, message, pipeline=pipeline, key=key, state=None)
+        try:
+            snapshot = lane.runtime.load(key)
+        except InvalidMessage as error:
+            return refuse(404, str(error), pipeline=pipeline, key=key, state=None)
+        if snapshot is None:
+            message = f"{pipeline}/{key}: no such run (no gate announced it yet)"
+            return refuse(404, message, pipeline=pipeline, key=key, state=None)
+        status = lane.status(snapshot, console.options.clock())
+        value = status.to_json()
+        return page(
+            "pipeline.html",
+            value,
+            status=status,
+            value=value,
+            gates=console.gates,
+            history=list(reversed(status.history)),
+            states=PIPELINE_STATES,
         )
 
     @app.get("/gates/<gate>/keys/<key>/diagram.svg")

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from flask import Response, render_template, request
 
-__all__ = ["html", "json_response", "key_href", "page", "refuse", "wants_json"]
+__all__ = ["html", "json_response", "key_href", "page", "refuse", "run_href", "wants_json"]
 
 
 def wants_json() -> bool:
@@ -23,6 +23,11 @@ def key_href(gate: str, key: str) -> str:
     """The URL of a key's page, as ``url_for("key", ...)`` builds it, at a fraction of the
     cost: the grid links thousands of cells."""
     return f"{request.script_root}/gates/{quote(gate, safe='')}/keys/{quote(key, safe='')}"
+
+
+def run_href(pipeline: str, key: str) -> str:
+    """The URL of a pipeline run's page."""
+    return f"{request.script_root}/pipelines/{quote(pipeline, safe='')}/keys/{quote(key, safe='')}"
 
 
 def json_response(value: dict[str, Any], status: int = 200) -> Response:

@@ -1,4 +1,5 @@
-"""Building a console from names and URLs: which gates, which store, which publisher."""
+"""Building a console from names and URLs: which gates and pipelines, which store, which
+publisher."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ from ..errors import ConfigurationError
 from ..gate.actor import GateActor
 from ..gate.operations import GateRuntime
 from ..gate.spec_loader import gate_files, load_spec
+from ..pipeline.actor import PipelineActor
+from ..pipeline.operations import PipelineRuntime
+from ..pipeline.spec_loader import load_pipeline, load_pipeline_gates, pipeline_files
 from ..publishers import open_publisher
 from ..stores import open_store
 from .app import create_app
 from .context import ConsoleOptions
-from .lanes import GateLane
+from .lanes import GateLane, PipelineLane
 
-__all__ = ["discover_gates", "open_console"]
+__all__ = ["discover_gates", "discover_pipelines", "open_console"]
 
 
 def discover_gates(environ: dict[str, str] | None = None) -> list[str]:
@@ -37,16 +41,31 @@ def discover_gates(environ: dict[str, str] | None = None) -> list[str]:
     return []
 
 
+def discover_pipelines(gates: Sequence[str]) -> list[str]:
+    """The pipelines to show when none are named: every pipeline file beside the shown gates
+    (or where gate files are looked up) whose gates are all among them, in name order."""
+    specs = [load_spec(name) for name in gates]
+    shown = {spec.name for spec in specs}
+    directories = sorted({Path(spec.source).parent for spec in specs})
+    found = []
+    for path in pipeline_files(directories) or pipeline_files():
+        if {phase.gate for phase in load_pipeline(path).phases} <= shown:
+            found.append(str(path))
+    return found
+
+
 def open_console(
     gates: Sequence[str],
     *,
+    pipelines: Sequence[str] | None = None,
     store: str | None,
     publisher: str | None,
     options: ConsoleOptions,
     publisher_default: str = "log://",
     clock: Clock = utcnow,
 ) -> Flask:
-    """The console app over the named gates, sharing one store and one publisher."""
+    """The console app over the named gates and pipelines (default: those
+    :func:`discover_pipelines` finds), sharing one store and one publisher."""
     if not gates:
         raise ConfigurationError(
             "no gate to show: pass --gate NAME (repeatable), set PHASEACTORS_CONSOLE_GATES,"
@@ -54,9 +73,20 @@ def open_console(
         )
     opened_store = open_store(store)
     opened_publisher = open_publisher(publisher, default=publisher_default)
-    lanes = []
+    lanes = {}
     for name in gates:
         spec = load_spec(name)
         runtime = GateRuntime(GateActor(spec), opened_store, opened_publisher, clock=clock)
-        lanes.append(GateLane(runtime))
-    return create_app(lanes, opened_store, options)
+        lanes[spec.name] = GateLane(runtime)
+    runs = []
+    for name in discover_pipelines(gates) if pipelines is None else pipelines:
+        pipeline = load_pipeline(name)
+        gate_runtimes = {
+            gate: lanes[gate].runtime
+            if gate in lanes
+            else GateRuntime(GateActor(spec), opened_store, opened_publisher, clock=clock)
+            for gate, spec in load_pipeline_gates(pipeline).items()
+        }
+        run = PipelineRuntime(PipelineActor(pipeline), opened_store, opened_publisher, clock=clock)
+        runs.append(PipelineLane(run, gate_runtimes))
+    return create_app(list(lanes.values()), opened_store, options, extra_lanes=runs)

@@ -18,7 +18,10 @@ from . import conditions
 from .data import AlertRecord, LateAnnouncement, PhaseRecord, PipelineData
 from .spec import PipelineSpec
 
-__all__ = ["HandoffView", "PhaseView", "PipelineStatus", "pipeline_status"]
+__all__ = ["STATES", "HandoffView", "PhaseView", "PipelineStatus", "pipeline_status"]
+
+#: Every state of a pipeline run, in the order of its life.
+STATES = ("waiting", "running", "stalled", "failed", "done")
 
 
 @frozen(kw_only=True)
@@ -105,6 +108,23 @@ class PipelineStatus:
         return tuple(
             a for a in self.alerts if a.reason != conditions.RECOVERED and a.cleared_at is None
         )
+
+    @property
+    def in_progress(self) -> str | None:
+        """The first phase whose gate has not triggered, or None when every one has."""
+        return next((p.gate for p in self.phases if p.progress != "triggered"), None)
+
+    def row_json(self) -> dict[str, Any]:
+        """The run as one row of ``phaseactors pipeline list --json``."""
+        return {
+            "key": self.key,
+            "state": self.state,
+            "generation": self.generation,
+            "updated_at": format_utc(self.updated_at),
+            "in_progress": self.in_progress,
+            "open_alerts": [a.id for a in self.open_alerts],
+            "due_at": format_utc(self.due_at),
+        }
 
     def to_json(self) -> dict[str, Any]:
         """The stable ``phaseactors pipeline status --json`` shape."""
