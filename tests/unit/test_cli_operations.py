@@ -141,6 +141,22 @@ def test_an_empty_blank_or_overlong_reason_is_one_line_and_exit_2(
     assert "argument --reason: " in result.stderr.splitlines()[-1]
 
 
+def test_a_reason_of_the_longest_allowed_length_is_taken_and_kept_whole(tmp_path: Path) -> None:
+    """A gate that announces its lifecycle cuts the announcement, never the operator's text."""
+    from phaseactors.limits import MAX_REASON_LENGTH
+
+    reason = "r" * MAX_REASON_LENGTH
+    key = ("deliver", "--processor", "nbac_schedule", "--key", "2025-11-30", "--execution-id")
+    run(tmp_path, *key, "e1")
+    failed = as_json(run(tmp_path, "fail", "2025-11-30", "--reason", reason, "--json"))
+    assert failed["state"] == "failed"
+    status = as_json(run(tmp_path, "status", "2025-11-30", "--json"))
+    assert reason in status["failed_reason"]
+    ranged = ("--from", "2025-11-30", "--to", "2025-11-30", "--reason", reason, "--yes")
+    rearmed = run(tmp_path, "rearm", *ranged, "--json")
+    assert rearmed.returncode == 0
+
+
 def test_operator_text_is_validated_by_the_runtime_too(runtime) -> None:  # type: ignore[no-untyped-def]
     from phaseactors import InvalidMessage
 

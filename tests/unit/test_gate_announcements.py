@@ -299,3 +299,37 @@ def _event(clock: ManualClock, completion: Completion) -> Any:
     from phaseactors.gate.events import CompletionReported
 
     return CompletionReported(at=clock(), completion=completion)
+
+
+def test_a_long_failure_reason_fails_the_key_and_its_announcement_is_cut() -> None:
+    """A required processor's failure carries its error text (up to 4 KiB) into the key's
+    reason; on a shipped gate, which announces its lifecycle, the key still fails, and the
+    announcement says so in at most MAX_TEXT_LENGTH characters."""
+    from phaseactors import Completion, GateActor, GateRuntime, RecordingPublisher, load_spec
+    from phaseactors.limits import MAX_ERROR_TEXT, MAX_TEXT_LENGTH
+    from phaseactors.stores import MemoryStore
+
+    spec = load_spec("phase2_to_phase3")
+    assert spec.lifecycle_topic is not None
+    publisher = RecordingPublisher()
+    runtime = GateRuntime(GateActor(spec), MemoryStore(), publisher)
+    failed = Completion(
+        processor=spec.required[0],
+        execution_id="run-1",
+        key="2025-11-29",
+        status="failed",
+        error_message="E" * MAX_ERROR_TEXT,
+    )
+    delivery = runtime.deliver(failed)
+    assert delivery.snapshot.state == "failed"
+    assert "E" * MAX_ERROR_TEXT in (delivery.snapshot.data.failed_reason or "")
+    announced = [
+        m.body
+        for m in publisher.messages
+        if m.topic == spec.lifecycle_topic and m.body["event"] == "failed"
+    ]
+    assert len(announced) == 1
+    assert len(announced[0]["reason"]) == MAX_TEXT_LENGTH
+    assert announced[0]["reason"].endswith("…")
+    assert announcement_from_message(announced[0]).event.value == "failed"  # a run takes it
+    assert runtime.store.quarantined() == []

@@ -1,7 +1,7 @@
 """Audited operator commands: ``force-trigger``, ``rearm`` and ``fail`` a key, with a reason.
 
 Each runs the same step as any delivery, inside the store's transaction, and records who
-($PHASEACTORS_OPERATOR or the login name), why and when in the key's history. A key that
+($PHASEACTORS_OPERATOR, else USER@HOST), why and when in the key's history. A key that
 has no state yet is refused unless --create is given (a typo such as 2052 for 2025 must not
 start a key and trigger the next phase). force-trigger and fail ask for confirmation on a
 terminal, and so do rearm and fail over a range of keys (--from/--to, --keys FILE); --yes

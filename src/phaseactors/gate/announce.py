@@ -17,6 +17,7 @@ from typing import Any
 
 from ..alerts.alert import Alert, Severity, alert_entry, is_alert
 from ..core.snapshot import OutboxEntry
+from ..limits import MAX_TEXT_LENGTH
 from .lifecycle import LIFECYCLE_KIND, Announcement, LifecycleEvent, announcement_entry
 from .spec import GateSpec
 
@@ -72,6 +73,11 @@ def announce(
     lifecycle topic or the generation already announced it."""
     if spec.lifecycle_topic is None or event.value in announced:
         return
+    reason = fields.get("reason")
+    if reason is not None and len(reason) > MAX_TEXT_LENGTH:
+        # a failure's reason carries the producer's error text (up to MAX_ERROR_TEXT); the
+        # announcement says what happened, the key keeps the whole text
+        fields["reason"] = reason[: MAX_TEXT_LENGTH - 1] + "…"
     announcement = Announcement(
         gate=spec.name, key=key, generation=generation, event=event, at=at, **fields
     )
