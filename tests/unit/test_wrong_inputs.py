@@ -340,6 +340,37 @@ CASES: list[tuple[str, tuple[str, ...], str | None, str]] = [
         "no store at typo.db",
     ),
     ("sweeping half a range", ("sweep", *G, *S, "--to", "2025-11-30"), None, "needs both"),
+    # pipeline runs and the console only read: a mistyped store is not created
+    (
+        "a pipeline run of a mistyped store",
+        ("pipeline", "status", "2025-11-30", "--store", "sqlite:///typo.db"),
+        None,
+        "no store at typo.db",
+    ),
+    (
+        "pipeline runs of a mistyped store",
+        ("pipeline", "list", "--store", "sqlite:///typo.db"),
+        None,
+        "no store at typo.db",
+    ),
+    (
+        "sweeping pipeline runs of a mistyped store",
+        ("pipeline", "sweep", "--store", "sqlite:///typo.db"),
+        None,
+        "no store at typo.db",
+    ),
+    (
+        "a mistyped pipeline",
+        ("pipeline", "status", "2025-11-30", "--pipeline", "nba_dialy", *S),
+        None,
+        "did you mean 'nba_daily'?",
+    ),
+    (
+        "a console over a mistyped store",
+        ("console", "--store", "sqlite:///typo.db", "--port", "0"),
+        None,
+        "no store at typo.db",
+    ),
     # quarantine
     ("quarantine without action", ("quarantine",), None, "required: ACTION"),
     ("a mistyped quarantine action", ("quarantine", "lst"), None, "did you mean 'list'?"),

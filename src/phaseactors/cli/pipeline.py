@@ -19,7 +19,7 @@ from ..pipeline.spec_loader import choose_pipeline, load_pipeline_gates
 from ..pipeline.status import STATES, PipelineStatus, pipeline_status
 from ..publishers import open_publisher
 from ..stores import open_store
-from .common import EXIT_PERMANENT, EXIT_TRANSIENT, emit_json
+from .common import EXIT_PERMANENT, EXIT_TRANSIENT, emit_json, store_url
 from .render import table
 
 __all__ = ["gate_statuses", "open_pipeline", "register", "render_pipeline_status"]
@@ -77,9 +77,12 @@ def _add_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def open_pipeline(args: argparse.Namespace) -> tuple[PipelineSpec, PipelineRuntime]:
+    """The pipeline and a runtime over the command's store, which must exist: these commands
+    read runs that gates announced, and a mistyped path must not leave an empty store."""
     spec = choose_pipeline(args.pipeline)
+    publisher = open_publisher(args.publisher)  # first: a bad URL leaves no store behind
     runtime = PipelineRuntime(
-        PipelineActor(spec), open_store(args.store), open_publisher(args.publisher)
+        PipelineActor(spec), open_store(store_url(args), create=False), publisher
     )
     return spec, runtime
 

@@ -71,8 +71,8 @@ def open_console(
             "no gate to show: pass --gate NAME (repeatable), set PHASEACTORS_CONSOLE_GATES,"
             " or run where ./machines holds gate files"
         )
-    opened_store = open_store(store)
     opened_publisher = open_publisher(publisher, default=publisher_default)
+    opened_store = open_store(store, create=False)  # a console only shows what exists
     lanes = {}
     for name in gates:
         spec = load_spec(name)

@@ -9,6 +9,7 @@ file) skips pipelines by :func:`definition_kind`.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -51,7 +52,8 @@ def find_definition(
     search: list[Path] | None = None,
 ) -> Path:
     """An existing path, else ``NAME.toml`` in the search directories; ``missing(problem)``
-    is raised when there is none (``what`` names the kind in the problem)."""
+    is raised when there is none, naming the closest ``what`` found and where it looked
+    (``what``: the kind of definition, ``gate`` or ``pipeline``)."""
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml" or os.sep in str(name_or_path):
         if candidate.is_file():
@@ -62,8 +64,13 @@ def find_definition(
         path = directory / f"{name_or_path}.toml"
         if path.is_file():
             return path
+    name = str(name_or_path)
+    known = [path.stem for path in definition_files(what, dirs)]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    found = f" ({what}s found: {', '.join(known)})" if known and not close else ""
     looked = ", ".join(str(d) for d in dirs) or "nowhere"
-    raise missing(f"no {what} named {str(name_or_path)!r} (looked in {looked})")
+    raise missing(f"no {what} named {name!r}{hint}{found}; looked in {looked}")
 
 
 def read_definition(path: Path) -> Mapping[str, Any]:

@@ -3,7 +3,6 @@ errors that name the file and the field (``SpecError``)."""
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -15,7 +14,7 @@ from ..errors import UnknownGate
 from ..limits import MAX_DURATION_DAYS
 from .aggregate import AGGREGATIONS, Aggregation
 from .completion import Status
-from .definitions import definition_files, read_definition, search_path
+from .definitions import definition_files, find_definition, read_definition, search_path
 from .keys import KeyFormat
 from .names import NameRules
 from .policy import DeadlineTier, Profile, parse_duration, parse_wall_time
@@ -65,26 +64,7 @@ def find_gate(name_or_path: str | os.PathLike[str], search: list[Path] | None = 
     checkout its ``machines/`` directory. An unknown name is :class:`UnknownGate`, naming
     the closest gate found and where it looked.
     """
-    candidate = Path(name_or_path)
-    if candidate.suffix == ".toml" or os.sep in str(name_or_path):
-        if candidate.is_file():
-            return candidate
-        raise UnknownGate(f"gate file {str(candidate)!r} does not exist")
-    dirs = search if search is not None else default_search()
-    for directory in dirs:
-        path = directory / f"{name_or_path}.toml"
-        if path.is_file():
-            return path
-    raise UnknownGate(_unknown(str(name_or_path), dirs))
-
-
-def _unknown(name: str, dirs: list[Path]) -> str:
-    known = sorted(available_gates(dirs))
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    found = f" (gates found: {', '.join(known)})" if known and not close else ""
-    looked = ", ".join(str(d) for d in dirs) or "nowhere"
-    return f"no gate named {name!r}{hint}{found}; looked in {looked}"
+    return find_definition(name_or_path, what="gate", missing=UnknownGate, search=search)
 
 
 def available_gates(search: list[Path] | None = None) -> dict[str, Path]:
