@@ -189,7 +189,11 @@ class GateModel(ActorModel[GateData]):
         at: datetime,
         payload: Mapping[str, Any] = _NO_PAYLOAD,
     ) -> None:
-        self.late.append(CompletionRecord.of(processor, completion, at, payload))
+        """Keep a report that came after the decision, without its payload: the payload is
+        what a report adds to a trigger, and a late one adds to none (after a rearm, the
+        processors report again), so 32 late reruns cannot fill the key."""
+        del payload
+        self.late.append(CompletionRecord.of(processor, completion, at, _NO_PAYLOAD))
         if len(self.late) > MAX_LATE_RECORDS:  # keep the most recent, count the others
             self.late_dropped += len(self.late) - MAX_LATE_RECORDS
             del self.late[:-MAX_LATE_RECORDS]
