@@ -246,3 +246,32 @@ def test_every_exception_lives_in_errors_and_in_its_tree() -> None:
     assert defined_elsewhere == []
     tree = errors.__doc__ or ""
     assert [name for name in errors.__all__ if name not in tree.split()] == []
+
+
+def test_the_moved_names_still_work_for_one_release_with_a_warning() -> None:
+    sys.modules.pop("phaseactors.functions", None)  # warns on each first import
+    with pytest.warns(DeprecationWarning, match="moved to phaseactors.gcp.functions"):
+        import phaseactors.functions as old
+    import phaseactors.gcp.functions as new
+
+    assert (old.handle, old.push, old.sweep, old.status) == (
+        new.handle,
+        new.push,
+        new.sweep,
+        new.status,
+    )
+
+    from phaseactors import Completion, GateActor, RecordingPublisher, Runtime, load_spec
+    from phaseactors.stores import MemoryStore
+
+    runtime = Runtime(GateActor(load_spec("phase2_to_phase3")), MemoryStore(), RecordingPublisher())
+    completion = Completion(
+        processor="nbac_schedule", key="2025-11-29", status="success", execution_id="e1"
+    )
+    with pytest.warns(DeprecationWarning, match="Runtime.deliver moved to GateRuntime"):
+        delivery = runtime.deliver(completion)  # type: ignore[attr-defined]
+    assert delivery.snapshot.state == "partial"
+    with pytest.warns(DeprecationWarning, match="Runtime.force moved to GateRuntime"):
+        runtime.force("2025-11-29", reason="ship", by="ana")  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="no attribute 'deliverr'"):
+        runtime.deliverr  # type: ignore[attr-defined]  # noqa: B018

@@ -242,3 +242,77 @@ def test_operator_commands_are_audited(runtime: GateRuntime, publisher: Recordin
     assert [m.entry_id for m in publisher.messages] == ["small/2025-11-29/1", "small/2025-11-29/2"]
     events = [(h.event, h.by) for h in runtime.load(KEY).history if h.by]  # type: ignore[union-attr]
     assert events == [("force", "oncall"), ("rearm", "oncall")]
+
+
+def test_what_a_key_keeps_is_bounded_as_documented(
+    runtime: GateRuntime, publisher: RecordingPublisher
+) -> None:
+    """docs/correctness.md, "What one key keeps": the late reports, the dedup tokens and the
+    history each stop at their limit, and what falls out is counted, not lost silently."""
+    from phaseactors.limits import MAX_HISTORY, MAX_LATE_RECORDS, SEEN_BASE, SEEN_PER_PROCESSOR
+
+    deliver_all(runtime)
+    reruns = MAX_LATE_RECORDS + 8
+    for i in range(reruns):
+        runtime.deliver(done(ALL[i % 3], f"rerun-{i}", message_id=f"m-{i}"))
+    snapshot = runtime.load(KEY)
+    assert snapshot is not None
+    assert len(snapshot.data.late) == MAX_LATE_RECORDS
+    assert snapshot.data.late_dropped == reruns - MAX_LATE_RECORDS
+    assert snapshot.data.late[-1].execution_id == f"rerun-{reruns - 1}"  # the most recent kept
+    assert len(snapshot.seen) <= SEEN_BASE + SEEN_PER_PROCESSOR * len(ALL)
+    assert len(publisher.messages) == 1
+    for i in range(MAX_HISTORY):  # every rearm and force adds history
+        runtime.rearm(KEY, reason=f"again {i}", by="ana")
+        runtime.force(KEY, reason=f"ship {i}", by="ana")
+    history = runtime.load(KEY).history
+    assert len(history) == MAX_HISTORY
+    assert [h.cause for h in history[-2:]] == [  # the most recent kept
+        f"ship {MAX_HISTORY - 1}",
+        f"published as recorded-{MAX_HISTORY + 1}",
+    ]
+
+
+class _BuggyPublisher:
+    """A publisher with a bug: every publish raises something that is no transport error."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def publish(self, entry: object) -> str:
+        self.calls += 1
+        raise ValueError("bug in publisher")
+
+
+class _DownPublisher:
+    """A publisher whose transport is down."""
+
+    def publish(self, entry: object) -> str:
+        raise ConnectionResetError("reset by peer")
+
+
+def test_a_publisher_bug_is_permanent_and_a_transport_failure_transient(
+    spec: GateSpec, clock: ManualClock
+) -> None:
+    """A bug is not redelivered forever: the delivery is acknowledged with the trigger left
+    pending and its error recorded; a transport failure raises, so the transport redelivers."""
+    buggy = GateRuntime(GateActor(spec), MemoryStore(), _BuggyPublisher(), clock=clock)
+    delivery = None
+    for name in ALL:
+        delivery = buggy.deliver(done(name))
+    assert delivery is not None
+    assert (delivery.outcome, delivery.snapshot.state) == (Outcome.APPLIED, "complete")
+    assert list(delivery.unpublished) == [f"small/{KEY}/1"]
+    assert "failed for good" in delivery.unpublished[f"small/{KEY}/1"]
+    pending = buggy.load(KEY).outbox
+    assert [e.last_error for e in pending] == ["bug in publisher"]
+    report = buggy.sweep()
+    assert report.still_pending == (KEY,)
+    assert "failed for good" in report.errors[KEY]
+
+    down = GateRuntime(GateActor(spec), MemoryStore(), _DownPublisher(), clock=clock)
+    for name in ALL[:-1]:
+        down.deliver(done(name))
+    with pytest.raises(PublishFailed, match="reset by peer"):
+        down.deliver(done(ALL[-1]))
+    assert down.load(KEY).state == "complete"  # committed first; the trigger waits in the outbox

@@ -113,3 +113,86 @@ def test_open_store_by_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         with pytest.raises(InvalidURL, match=re.escape(reason)) as caught:
             open_store(bad)
         assert isinstance(caught.value, ValueError)  # what release 0.1.0 raised
+
+
+# -- SQLite specifics ---------------------------------------------------------------------------
+
+
+class _Oversized:
+    """A gate actor whose documents carry one more megabyte than the step made."""
+
+    def __init__(self, inner: GateActor) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def encode(self, snapshot: object) -> dict[str, object]:
+        from phaseactors.limits import MAX_DOCUMENT_BYTES
+
+        return {**self.inner.encode(snapshot), "padding": "x" * MAX_DOCUMENT_BYTES}  # type: ignore[arg-type]
+
+
+def test_sqlite_refuses_a_document_over_one_mib_for_good_and_keeps_the_key(tmp_path: Path) -> None:
+    from phaseactors.errors import PermanentError, StoreRejected
+
+    store = SqliteStore(tmp_path / "big.db")
+    actor = GateActor(contract_spec())
+    store.apply(actor, "2025-11-29", completion_event("p0"))
+    with pytest.raises(StoreRejected, match=r"over the limit of 1048576") as refused:
+        store.apply(_Oversized(actor), "2025-11-29", completion_event("p1"))  # type: ignore[arg-type]
+    assert isinstance(refused.value, PermanentError)  # quarantined, never redelivered
+    loaded = store.load(actor, "2025-11-29")
+    assert loaded is not None
+    assert (loaded.version, set(loaded.data.done)) == (1, {"p0"})
+
+
+def test_sqlite_opening_an_existing_store_changes_no_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    import phaseactors.stores.sqlite as sqlite_module
+
+    SqliteStore(tmp_path / "s.db").close()
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(sqlite_module.sqlite3, "connect", traced)
+    store = SqliteStore(tmp_path / "s.db")
+    assert store.load(GateActor(contract_spec()), "2025-11-29") is None
+    schema = [s for s in statements if re.match(r"\s*(CREATE|DROP|ALTER)\b", s, re.I)]
+    assert not [s for s in schema if not re.match(r"\s*CREATE \w* ?\w+ IF NOT EXISTS", s, re.I)]
+    assert not [s for s in statements if re.match(r"\s*DROP\b", s, re.I)]
+
+
+def test_a_locked_sqlite_read_is_transient_and_names_gate_and_key(tmp_path: Path) -> None:
+    import sqlite3
+
+    from phaseactors.errors import ContentionError, TransientError
+
+    path = tmp_path / "busy.db"
+    actor = GateActor(contract_spec())
+    writer = SqliteStore(path)
+    writer.apply(actor, "2025-11-29", completion_event("p0"))
+    writer.close()
+    store = SqliteStore(path, busy_timeout=0.3)
+    store.close()  # it connects again on its next statement, while the lock below is held
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA locking_mode=EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")  # holds the lock, as another process's long write would
+    try:
+        with pytest.raises(ContentionError, match=rf"^{actor.name}/2025-11-29: ") as caught:
+            store.load(actor, "2025-11-29")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert isinstance(caught.value, TransientError)
+    cause = caught.value.__cause__
+    assert isinstance(cause, sqlite3.OperationalError)
+    assert cause.sqlite_errorname == "SQLITE_BUSY"  # told by its code, not its message
