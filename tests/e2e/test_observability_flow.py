@@ -117,6 +117,7 @@ def test_ids_traces_and_metrics_of_a_pipeline_step(
     assert len(delivery_lines) == len(PROCESSORS) + 1  # an outcome each, and the publish
     for entry in delivery_lines:
         assert all(name in entry for name in IDS), entry
+        assert entry["outcome"] == "applied", entry  # the publish line too
         assert entry["logging.googleapis.com/trace"] == f"projects/{PROJECT}/traces/{TRACE_ID}"
     assert {e["message_id"] for e in delivery_lines} == {r.message.message_id for r in delivered}
 

@@ -105,7 +105,8 @@ class Runtime(Generic[D]):
             applied = self.store.apply(self.actor, key, event)
         telemetry.count("phaseactors.deliveries", actor=actor, outcome=applied.outcome.value)
         telemetry.record("phaseactors.attempts", applied.attempts, actor=actor)
-        snapshot, published, unpublished = self._publish_leased(key, applied.snapshot, owner)
+        with telemetry.annotated(outcome=applied.outcome.value):  # the publish lines carry it
+            snapshot, published, unpublished = self._publish_leased(key, applied.snapshot, owner)
         return Delivery(
             key=key,
             outcome=applied.outcome,
