@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from broken import tick_on_read_snapshot
 from broken_rules import RULE_VARIANTS
+from gate_machine import REPORTED
 
 
 def _sweeper_decides_on_read_snapshot(mp: pytest.MonkeyPatch) -> None:
@@ -64,3 +65,19 @@ def _broken_variant(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
     finally:
         mp.undo()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What each model-based run reached, in the share of its examples: these machines run
+    inside plain tests, so Hypothesis's statistics do not list their events."""
+    if not REPORTED:
+        return
+    terminalreporter.section("what the model-based machine reached")
+    for store, tally in sorted(REPORTED.items()):
+        examples = tally["examples"]
+        shares = ", ".join(
+            f"{what} {100 * n / examples:.0f}%"
+            for what, n in sorted(tally.items(), key=lambda item: -item[1])
+            if what != "examples"
+        )
+        terminalreporter.write_line(f"{store}: {examples} examples; {shares}")

@@ -45,6 +45,8 @@ MESSAGE_IDS = (None, None, "m1", "m2", "m3")  # few, so that different reports s
 STARTS = tuple(timedelta(hours=h) for h in (-5, 0, 8, 10.5, 16.999, 17, 20, 26, 34.5, 50, 56, 80))
 #: What each run of each store reached, for the acceptance check in the tests.
 REACH: dict[str, Counter[str]] = {}
+#: The tallies of the model-based runs of this session, printed at its end (conftest.py).
+REPORTED: dict[str, Counter[str]] = {}
 
 #: The budget of the memory run (test_gate_stateful.py), the others' a share of it. Its
 #: examples are cheap (no threads, no files), so it runs many: it is the run that must find

@@ -11,10 +11,11 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from gate_machine import MODEL_BASED, REACH, GateRules
+from gate_machine import MODEL_BASED, REACH, REPORTED, GateRules
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -66,7 +67,7 @@ def run_and_check_reach(machine: type[GateRules], budget: settings) -> None:
     REACH.pop(machine.store_name, None)
     run_state_machine_as_test(machine, settings=budget)
     tally = REACH[machine.store_name]
-    print(f"\n{machine.store_name}: {dict(sorted(tally.items()))}")
+    REPORTED[machine.store_name] = Counter(tally)
     if os.environ.get("HYPOTHESIS_PROFILE") == "mutation":  # too few examples to promise
         return
     assert tally["trigger"] >= tally["examples"] / 4, tally
