@@ -1,6 +1,7 @@
 """Test kit shipped with the library: the store contract, for checking your own store, and
 the actor contract, for checking your own actor on every store (the interleaving explorer of
-any actor is :mod:`phaseactors.testing.explore`).
+any actor is :mod:`phaseactors.testing.explore`, its stateful machine
+:mod:`phaseactors.testing.stateful`; both need Hypothesis).
 
 Importing this package needs pytest (the ``dev`` extra).
 """
