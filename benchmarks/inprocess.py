@@ -123,7 +123,9 @@ class BareModel:
         return None
 
     recovers = fails_required = deadline_allows_trigger = final_deadline_missed = never
+    holds_now = fails_now = reopens_now = never  # re-evaluation (adopt, migrate)
     record_late = record_failure = note_required_failed = record_published = nothing
+    note_failed_now = nothing
     pass_deadlines = note_deadline_failed = note_operator_failed = start_generation = nothing
 
 
