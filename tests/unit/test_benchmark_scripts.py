@@ -13,19 +13,19 @@ import pytest
 
 from support import REPO, require_emulator
 
-SMALL: dict[str, list[str] | str] = {
+SMALL: dict[str, str] = {
     "inprocess": "--scenario all --n 21 --min-completions 21 --keys 20 --floor-keys 5 --repeats 1",
-    "sqlite_throughput": ["--scenario", "all", "--processes", "1", "--keys", "5", "--n", "10"],
-    "memory": ["--part", "all", "--keys", "50", "--n", "21", "--n", "40", "--reruns", "0"],
-    "flood": ["--reports", "200", "--names", "5"],
-    "console": ["--days", "5", "--repeat", "1"],
-    "cold_start": ["--runs", "1", "--target", "phaseactors"],
-    "contention": ["--store", "sqlite", "--n", "3", "--runs", "1", "--mode", "threads"],
-    "chaos": ["--store", "sqlite", "--keys", "3", "--workers", "2"],
+    "sqlite_throughput": "--scenario all --processes 1 --keys 5 --n 10",
+    "memory": "--part all --keys 50 --n 21 --n 40 --reruns 0",
+    "flood": "--reports 200 --names 5",
+    "console": "--days 5 --repeat 1",
+    "cold_start": "--runs 1 --target phaseactors",
+    "contention": "--store sqlite --n 3 --runs 1 --mode threads",
+    "chaos": "--store sqlite --keys 3 --workers 2",
 }
-ON_THE_EMULATOR: dict[str, list[str]] = {
-    "contention": ["--store", "firestore", "--n", "3", "--runs", "1", "--mode", "threads"],
-    "firestore_latency": ["--keys", "2", "--duplicate-keys", "1", "--warm-up-keys", "1"],
+ON_THE_EMULATOR: dict[str, str] = {
+    "contention": "--store firestore --n 3 --runs 1 --mode threads",
+    "firestore_latency": "--keys 2 --duplicate-keys 1 --warm-up-keys 1",
 }
 
 
@@ -46,12 +46,11 @@ def run(script: str, args: list[str]) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize("script", sorted(SMALL))
 def test_a_benchmark_runs_on_a_small_workload(script: str) -> None:
-    args = SMALL[script]
-    run(script, args.split() if isinstance(args, str) else args)
+    run(script, SMALL[script].split())
 
 
 @pytest.mark.emulator
 @pytest.mark.parametrize("script", sorted(ON_THE_EMULATOR))
 def test_a_firestore_benchmark_runs_on_a_small_workload(script: str) -> None:
     require_emulator("FIRESTORE_EMULATOR_HOST")
-    run(script, ON_THE_EMULATOR[script])
+    run(script, ON_THE_EMULATOR[script].split())
