@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast
 
 from attrs import field, frozen
 
@@ -45,7 +45,6 @@ class DefinitionSource(Protocol):
     def definition(self, actor: str, fingerprint: str) -> DefinitionRecord | None: ...
 
 
-@runtime_checkable
 class Versioned(Protocol):
     """An actor whose snapshots are pinned to versioned definitions."""
 
@@ -68,11 +67,12 @@ def resolve_definition(store: DefinitionSource, actor: object, snapshot: Snapsho
     pinned to, read from ``store``, if it does not know it yet. Nothing for other actors. A
     definition the store does not have is left unknown: the step then raises
     :class:`~phaseactors.errors.DefinitionMissing`, and nothing is committed."""
-    if not isinstance(actor, Versioned):
+    needed = getattr(actor, "definition_needed", None)  # not isinstance: a runtime-checked
+    if needed is None:  # protocol costs microseconds on every step
         return
-    fingerprint = actor.definition_needed(snapshot)
+    fingerprint = needed(snapshot)
     if fingerprint is None:
         return
-    record = store.definition(actor.name, fingerprint)
+    record = store.definition(cast(Versioned, actor).name, fingerprint)
     if record is not None:
-        actor.learn_definition(record)
+        cast(Versioned, actor).learn_definition(record)
