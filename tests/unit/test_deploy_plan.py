@@ -100,6 +100,15 @@ def grants(plan: Plan) -> dict[str, set[tuple[str, str]]]:
 # -- the dry-run plan ----------------------------------------------------------------------
 
 
+def test_the_docs_count_the_resources_of_the_shipped_gates(plan: Plan) -> None:
+    import re
+
+    text = (REPO / "docs" / "deploy.md").read_text()
+    total = len(plan.resources())
+    assert re.search(r"the plan has (\d+) resources", text).group(1) == str(total)  # type: ignore[union-attr]
+    assert f"describes all {total} resources" in text
+
+
 def test_every_resource_is_in_the_plan_once(plan: Plan) -> None:
     counts = Counter(plan.resources())
     assert [r for r, n in counts.items() if n > 1] == []
