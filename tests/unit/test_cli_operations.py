@@ -199,3 +199,23 @@ def test_untrusted_text_cannot_forge_lines_or_restyle_the_terminal(tmp_path: Pat
         assert not any(c in shown for c in "\x1b\x07\r\u202e"), verb
         assert not any(line.startswith("12:00:00") for line in shown.splitlines()), verb
         assert "\\x1b[2J\\x1b]0;owned\\x07\\r\\n12:00:00" in shown, verb
+
+
+def test_stats_summarise_only_the_keys_of_the_range(tmp_path: Path) -> None:
+    for day in ("2025-11-01", "2025-11-02", "2025-11-03"):
+        run(
+            tmp_path,
+            "deliver",
+            "--processor",
+            "nbac_schedule",
+            "--key",
+            day,
+            "--execution-id",
+            "e1",
+        )
+    ranged = as_json(run(tmp_path, "stats", "--from", "2025-11-02", "--to", "2025-11-03", "--json"))
+    assert (ranged["keys"], ranged["completions"], ranged["states"]) == (2, 2, {"partial": 2})
+    whole = as_json(run(tmp_path, "stats", "--json"))
+    assert (whole["keys"], whole["completions"]) == (3, 3)
+    one = as_json(run(tmp_path, "stats", "--from", "2025-11-03", "--json"))
+    assert one["keys"] == 1
