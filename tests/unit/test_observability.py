@@ -197,6 +197,12 @@ def test_opentelemetry_sees_deliveries_attempts_latency_and_spans(
     messages = [s for s in spans if s.name == "phaseactors.message"]
     assert {format(s.context.trace_id, "032x") for s in messages[:-1]} == {TRACE_ID}
     assert any(s.name == "phaseactors.publish" for s in spans)
+    applies = {s.context.span_id: s for s in spans if s.name == "phaseactors.apply"}
+    steps = [s for s in spans if s.name == "phaseactors.step"]
+    commits = [s for s in spans if s.name == "phaseactors.commit"]
+    assert len(steps) >= len(SPEC.required) + 1  # the duplicate is stepped, never committed
+    assert len(commits) >= len(SPEC.required)
+    assert all(s.parent is not None and s.parent.span_id in applies for s in steps + commits)
 
 
 def test_stats_summarise_the_keys_of_a_range(clock: ManualClock) -> None:

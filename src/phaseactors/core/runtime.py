@@ -31,7 +31,7 @@ from .clock import Clock, utcnow
 from .events import Claim, Event, OutboxPublished, OutboxReleased, Tick
 from .publisher import Publisher
 from .snapshot import OutboxEntry, Snapshot
-from .store import Store
+from .store import Applied, Store
 
 __all__ = ["DEFAULT_LEASE", "Delivery", "Runtime", "SweepReport"]
 
@@ -101,8 +101,7 @@ class Runtime(Generic[D]):
         owner = f"{self._owner_prefix}:{uuid.uuid4().hex[:12]}"
         event = attrs.evolve(event, claim=Claim(owner=owner, until=event.at + self.lease))
         actor = self.actor.name
-        with telemetry.span("phaseactors.apply", actor=actor, key=key, event=event.kind):
-            applied = self.store.apply(self.actor, key, event)
+        applied = self._apply(key, event)
         telemetry.count("phaseactors.deliveries", actor=actor, outcome=applied.outcome.value)
         telemetry.record("phaseactors.attempts", applied.attempts, actor=actor)
         with telemetry.annotated(outcome=applied.outcome.value):  # the publish lines carry it
@@ -118,6 +117,10 @@ class Runtime(Generic[D]):
             unpublished=unpublished,
             carried=applied.carried,
         )
+
+    def _apply(self, key: str, event: Event) -> Applied[D]:
+        with telemetry.span("phaseactors.apply", actor=self.actor.name, key=key, event=event.kind):
+            return self.store.apply(self.actor, key, event)
 
     def tick(self, key: str) -> Delivery[D]:
         """Evaluate what is due for ``key`` and re-drive any pending outbox entry."""
@@ -162,7 +165,7 @@ class Runtime(Generic[D]):
             confirm = OutboxPublished(
                 at=self.clock(), entry_id=entry.id, message_id=message_id, owner=owner
             )
-            snapshot = self.store.apply(self.actor, key, confirm).snapshot
+            snapshot = self._apply(key, confirm).snapshot
             published.append(message_id)
             log.info("published %s as %s", entry.id, message_id)
         return snapshot, tuple(published), unpublished
@@ -184,7 +187,7 @@ class Runtime(Generic[D]):
                 at=self.clock(), entry_id=entry.id, owner=owner, error=f"{exc}"[:1000]
             )
             try:
-                self.store.apply(self.actor, key, release)
+                self._apply(key, release)
             except PhaseactorsError as release_error:  # the lease will expire on its own
                 log.warning("could not release lease on %s: %s", entry.id, release_error)
             if not transient:

@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any, TypeVar
 
+from ..core import telemetry
 from ..core.actor import Actor
 from ..core.clock import format_utc, parse_utc
 from ..core.definitions import DefinitionRecord, resolve_definition
@@ -69,10 +70,13 @@ class OptimisticStore(ABC):
             current, token = self._read(actor, key)
             base = current if current is not None else actor.initial(key)
             resolve_definition(self, actor, base)  # a definition the key is pinned to
-            stepped = actor.step(base, event)
+            with telemetry.span("phaseactors.step", attempt=attempt):
+                stepped = actor.step(base, event)
             if stepped.snapshot is base:
                 return Applied(base, stepped.outcome, stepped.detail, False, attempt)
-            if self._commit(actor, key, token, stepped.snapshot):
+            with telemetry.span("phaseactors.commit", attempt=attempt):
+                committed = self._commit(actor, key, token, stepped.snapshot)
+            if committed:
                 return Applied(stepped.snapshot, stepped.outcome, stepped.detail, True, attempt)
             if attempt < policy.max_attempts:
                 time.sleep(policy.delay(attempt))
