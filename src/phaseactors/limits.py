@@ -31,6 +31,7 @@ __all__ = [
     "MAX_OPERATOR_LENGTH",
     "MAX_PAYLOAD_BYTES",
     "MAX_REASON_LENGTH",
+    "MAX_RETENTION_DAYS",
     "MAX_TEXT_LENGTH",
     "MAX_UNKNOWN_NAMES",
     "SEEN_BASE",
@@ -97,6 +98,8 @@ MAX_UNKNOWN_NAMES = 16
 MAX_LATE_RECORDS = 32
 #: History entries kept per key (the most recent).
 MAX_HISTORY = 200
+#: How long a Firestore store may keep a finished key (``retention_days``), in days.
+MAX_RETENTION_DAYS = 3650
 #: A key's stored document (Firestore's limit; the SQLite store enforces it too).
 MAX_DOCUMENT_BYTES = 1024 * 1024
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 from collections import Counter
@@ -101,8 +102,6 @@ def grants(plan: Plan) -> dict[str, set[tuple[str, str]]]:
 
 
 def test_the_docs_count_the_resources_of_the_shipped_gates(plan: Plan) -> None:
-    import re
-
     text = (REPO / "docs" / "deploy.md").read_text()
     total = len(plan.resources())
     assert re.search(r"the plan has (\d+) resources", text).group(1) == str(total)  # type: ignore[union-attr]
@@ -484,3 +483,17 @@ def test_the_deploy_script_is_shellcheck_clean() -> None:
     assert shutil.which("shellcheck"), "shellcheck is missing: run scripts/setup-system"
     result = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_a_retention_reaches_every_function_s_store_url(
+    target: Target, specs: list[GateSpec], pipelines: list[PipelineSpec]
+) -> None:
+    from attrs import evolve
+
+    def store_urls(plan: Plan) -> set[str]:
+        text = json.dumps(plan.to_json())
+        return set(re.findall(r"PHASEACTORS_STORE=([^,'\" ]+)", text))
+
+    assert store_urls(build_plan(target, specs, pipelines)) == {f"firestore://{PROJECT}"}
+    kept = build_plan(evolve(target, retention_days=90), specs, pipelines)
+    assert store_urls(kept) == {f"firestore://{PROJECT}?retention_days=90"}

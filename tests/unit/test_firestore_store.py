@@ -263,3 +263,42 @@ def test_a_fold_steps_every_handler_s_events_under_the_key_s_own_definition() ->
         old.fingerprint,
     )
     assert sum(store.stats.folds for store in stores) >= 1  # the combining path was taken
+
+
+def test_with_a_retention_a_finished_key_expires_and_a_rearmed_one_does_not() -> None:
+    """``retention_days``: a triggered and published key gets ``expire_at`` (the TTL policy
+    deletes it then); an undecided key gets none; a rearm takes it away again."""
+    require_emulator("FIRESTORE_EMULATOR_HOST")
+    from phaseactors import GateRuntime, RecordingPublisher
+    from phaseactors.stores import open_store
+
+    prefix = f"r{uuid.uuid4().hex[:10]}."
+    store = open_store(f"firestore://{PROJECT}?prefix={prefix}&retention_days=30")
+    spec = contract_spec()
+    runtime = GateRuntime(GateActor(spec), store, RecordingPublisher())
+    key = "2025-11-29"
+
+    def expire_at() -> object:
+        document = store.collection(spec.name).document(key).get().to_dict()  # type: ignore[attr-defined]
+        return document.get("expire_at")
+
+    store.apply(runtime.actor, key, completion_event("p0"))
+    assert expire_at() is None  # partial: still at work
+    for name in spec.required[1:]:
+        store.apply(runtime.actor, key, completion_event(name))
+    runtime.sweep()  # publishes the trigger
+    snapshot = runtime.load(key)
+    assert snapshot is not None
+    assert (snapshot.state, snapshot.outbox) == ("triggered", ())
+    assert expire_at() == snapshot.updated_at + timedelta(days=30)
+    runtime.rearm(key, reason="rerun", by="ana")
+    assert expire_at() is None  # waiting again: it must not be deleted
+
+
+def test_a_retention_that_is_no_number_of_days_is_refused() -> None:
+    from phaseactors.errors import InvalidURL
+    from phaseactors.stores import open_store
+
+    for value in ("0", "x", "3651", "-1"):
+        with pytest.raises(InvalidURL, match="retention_days must be a whole number of days"):
+            open_store(f"firestore://{PROJECT}?retention_days={value}")

@@ -27,6 +27,7 @@ from ..gcp.deploy import (
     render_index_config,
     subprocess_runner,
 )
+from ..limits import MAX_RETENTION_DAYS
 from ..pipeline.spec import PipelineSpec
 from ..pipeline.spec_loader import load_pipeline, pipeline_files
 from .common import emit_json
@@ -85,8 +86,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=HANDLE_SIZING.max_instances,
         help=f"instances of each handle function at most [{HANDLE_SIZING.max_instances}]",
     )
+    parser.add_argument(
+        "--retention-days",
+        type=_retention_days,
+        default=None,
+        help="days a finished key (triggered and published) is kept before Firestore's TTL"
+        " deletes it [kept for ever]; keep it longer than producers may redeliver or rerun",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.set_defaults(run=run)
+
+
+def _retention_days(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_RETENTION_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a whole number of days from 1 to {MAX_RETENTION_DAYS}"
+        )
+    return int(text)
 
 
 def _gates(args: argparse.Namespace) -> list[GateSpec]:
@@ -128,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         database=args.database,
         firestore_location=args.firestore_location,
         handle=evolve(HANDLE_SIZING, max_instances=args.max_instances),
+        retention_days=args.retention_days,
     )
     plan = build_plan(target, specs, pipelines)
     if args.dry_run:

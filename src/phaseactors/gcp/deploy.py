@@ -100,7 +100,7 @@ COLLECTION_PREFIX = "phaseactors."
 #: Snapshot fields no query reads: exempt from automatic indexing (see stores/README.md).
 UNINDEXED_FIELDS = ("data", "seen", "outbox", "history")
 #: The TTL field of inbox documents and of finished keys.
-TTL_FIELD = "expire_at"
+TTL_FIELD = "expire_at"  # stores.firestore.client.EXPIRE_FIELD, without loading the client
 PUBSUB_AGENT = "serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
 _RULES_API = "https://firebaserules.googleapis.com/v1"
 _FIRESTORE_API = "https://firestore.googleapis.com/v1"
@@ -457,11 +457,14 @@ class Target:
     handle: Sizing = HANDLE_SIZING
     sweep: Sizing = SWEEP_SIZING
     schedule: str = SCHEDULE
+    retention_days: int | None = None
+    """How long finished keys are kept before the TTL policy deletes them (None: for ever)."""
 
     @property
     def store_url(self) -> str:
         suffix = "" if self.database == "(default)" else f"/{self.database}"
-        return f"firestore://{self.project}{suffix}"
+        retention = f"?retention_days={self.retention_days}" if self.retention_days else ""
+        return f"firestore://{self.project}{suffix}{retention}"
 
     def email(self, account_id: str) -> str:
         return f"{account_id}@{self.project}.iam.gserviceaccount.com"

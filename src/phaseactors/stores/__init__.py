@@ -57,7 +57,7 @@ def open_store(url: str | None = None, *, create: bool = True) -> Store:
     if parts.scheme == "sqlite":
         return _open_sqlite(url, parts.netloc, parts.path, options, create=create)
     if parts.scheme == "firestore":
-        _only(url, options, ("prefix", "design", "connect_timeout"))
+        _only(url, options, ("prefix", "design", "connect_timeout", "retention_days"))
         from .firestore import open_firestore_store
 
         return open_firestore_store(parts.netloc, parts.path.strip("/") or None, options)

@@ -23,6 +23,7 @@ from ...config import Settings
 from ...errors import StorePermissionDenied, StoreRejected, StoreUnavailable
 
 __all__ = [
+    "EXPIRE_FIELD",
     "Conflict",
     "FirestoreStats",
     "Read",
@@ -33,6 +34,10 @@ __all__ = [
     "translated",
     "wait_until_reachable",
 ]
+
+#: The field Firestore's TTL policies delete documents by: inbox documents a day after they
+#: were queued, finished keys ``retention`` after their last change.
+EXPIRE_FIELD = "expire_at"
 
 _CONFLICTS = (
     google_errors.FailedPrecondition,

@@ -35,7 +35,7 @@ from ...core.events import Event
 from ...core.snapshot import Snapshot
 from ...core.store import Applied
 from ...errors import ContentionError, PermanentError, StoreRejected, StoreUnavailable
-from .client import Conflict, Read, final, get_all, translated
+from .client import EXPIRE_FIELD, Conflict, Read, final, get_all, translated
 
 if TYPE_CHECKING:
     from .store import FirestoreStore
@@ -160,7 +160,7 @@ class Combining:
             doc_id: {
                 "status": "pending",
                 "event": actor.encode_event(events[i]),
-                "expire_at": expire_at,
+                EXPIRE_FIELD: expire_at,
             }
             for doc_id, i in queued.items()
         }
@@ -292,7 +292,7 @@ class Combining:
             "holder": self.holder,
             "fold_at": now + timedelta(seconds=gather),
             "until": now + timedelta(seconds=_TAKE_OVER_AFTER),
-            "expire_at": now + INBOX_TTL,
+            EXPIRE_FIELD: now + INBOX_TTL,
         }
 
     def _take_lease(self, ref: Any, lease: Read) -> bool:

@@ -45,7 +45,7 @@ from ...core.events import Claim, Event
 from ...core.snapshot import Snapshot
 from ...core.store import Applied, Quarantined
 from ...errors import ContentionError, StoreRejected
-from .client import Conflict, translated
+from .client import EXPIRE_FIELD, Conflict, translated
 from .combining import INBOX_TTL, step_all
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ class Queue:
                         "events": firestore.ArrayUnion([item.value() for item in items]),
                         "pending": firestore.Increment(len(items)),
                         "since": firestore.Minimum(time.time()),
-                        "expire_at": utcnow() + INBOX_TTL,
+                        EXPIRE_FIELD: utcnow() + INBOX_TTL,
                     },
                     merge=True,
                 )

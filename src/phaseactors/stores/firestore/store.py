@@ -28,7 +28,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from google.auth import exceptions as google_auth_errors
@@ -48,8 +48,10 @@ from ...errors import (
     StoreRejected,
     StoreUnavailable,
 )
+from ...limits import MAX_RETENTION_DAYS
 from ..base import resolution_from_document
 from .client import (
+    EXPIRE_FIELD,
     Conflict,
     FirestoreStats,
     Read,
@@ -92,6 +94,7 @@ class FirestoreStore:
         retry: RetryPolicy | None = None,
         design: str = "queue",
         fold_limit: int = 400,
+        retention: timedelta | None = None,
     ) -> None:
         if design not in _DESIGNS:
             raise ValueError(f"design must be one of {_DESIGNS}, got {design!r}")
@@ -102,6 +105,8 @@ class FirestoreStore:
         self.retry = retry or RetryPolicy()
         self.design = design
         self.fold_limit = fold_limit
+        self.retention = retention
+        """How long a finished key is kept (None: for ever); see :meth:`_expire_at`."""
         self.stats = FirestoreStats()
         self._queues: dict[tuple[str, str], _KeyQueue] = {}
         self._queues_lock = threading.Lock()
@@ -119,12 +124,28 @@ class FirestoreStore:
     def _ref(self, actor: Actor[D], key: str) -> Any:
         return self.collection(actor.name).document(key)
 
-    def _document(self, actor: Actor[D], snapshot: Snapshot[D]) -> dict[str, Any]:
+    def _document(self, actor: Actor[D], snapshot: Snapshot[D], *, exists: bool) -> dict[str, Any]:
         document = actor.encode(snapshot)
         document["pending_outbox"] = len(snapshot.outbox)
         document["due_at"] = actor.due_at(snapshot)
         document["committed_at"] = firestore.SERVER_TIMESTAMP
+        expire_at = self._expire_at(actor, snapshot)
+        if expire_at is not None:
+            document[EXPIRE_FIELD] = expire_at
+        elif exists:  # an update keeps fields it does not name: a rearmed key must not expire
+            document[EXPIRE_FIELD] = firestore.DELETE_FIELD
         return document
+
+    def _expire_at(self, actor: Actor[D], snapshot: Snapshot[D]) -> datetime | None:
+        """When the key's document may go (Firestore's TTL policy on ``expire_at`` deletes it):
+        ``retention`` after its last change, once the actor says its work is over
+        (``finished(snapshot)``, for actors that have it) and its outbox is empty."""
+        finished = getattr(actor, "finished", None)
+        if self.retention is None or finished is None or snapshot.outbox:
+            return None
+        if not finished(snapshot) or snapshot.updated_at is None:
+            return None
+        return snapshot.updated_at + self.retention
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -152,7 +173,7 @@ class FirestoreStore:
         self, batch: Any, actor: Actor[D], key: str, update_time: Any, snapshot: Snapshot[D]
     ) -> None:
         ref = self._ref(actor, key)
-        document = self._document(actor, snapshot)
+        document = self._document(actor, snapshot, exists=update_time is not None)
         with translated("encode"):  # the client encodes as it adds a write to the batch
             if update_time is None:
                 batch.create(ref, document)
@@ -530,13 +551,26 @@ def open_firestore_store(
     if design not in _DESIGNS:
         raise InvalidURL(f"store URL {url!r}: design must be one of {', '.join(_DESIGNS)}")
     connect_timeout = _seconds(url, options.get("connect_timeout"))
+    retention = _retention(url, options.get("retention_days"))
     try:
         client = firestore.Client(project=project, database=database or "(default)")
     except google_auth_errors.DefaultCredentialsError:
         raise CredentialsMissing.for_service("Firestore", url, "FIRESTORE_EMULATOR_HOST") from None
     if connect_timeout is not None:
         wait_until_reachable(client, connect_timeout, url)
-    return FirestoreStore(client, prefix=options.get("prefix", "phaseactors."), design=design)
+    prefix = options.get("prefix", "phaseactors.")
+    return FirestoreStore(client, prefix=prefix, design=design, retention=retention)
+
+
+def _retention(url: str, text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= MAX_RETENTION_DAYS:
+        raise InvalidURL(
+            f"store URL {url!r}: retention_days must be a whole number of days from 1 to"
+            f" {MAX_RETENTION_DAYS}"
+        )
+    return timedelta(days=int(text))
 
 
 def _seconds(url: str, text: str | None) -> float | None:
