@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Flask, Response, request
 
+from ..core.runtime import Runtime
+from ..core.snapshot import Snapshot
 from ..core.store import Quarantined
 from ..errors import InvalidMessage, PhaseactorsError
 from ..gate.diagrams import DiagramToolMissing, graphviz_available, render
@@ -69,6 +71,21 @@ def grid_rows(
     return rows
 
 
+def _loaded(
+    runtime: Runtime[Any], key: str, missing: str, **where: str
+) -> Snapshot[Any] | Response:
+    """The key's snapshot, or the 404 that says why there is none (a malformed key, or one
+    never seen: ``missing``), in the shape the CLI prints it."""
+    try:
+        snapshot = runtime.load(key)
+    except InvalidMessage as error:
+        return refuse(404, str(error), **where, key=key, state=None)
+    if snapshot is None:
+        name = next(iter(where.values()))
+        return refuse(404, f"{name}/{key}: {missing}", **where, key=key, state=None)
+    return snapshot
+
+
 def register_pages(app: Flask, console: Console) -> None:
     def lane_of(gate: str) -> GateLane | None:
         return console.gates.get(gate)
@@ -90,13 +107,9 @@ def register_pages(app: Flask, console: Console) -> None:
         lane = lane_of(gate)
         if lane is None:
             return refuse(404, f"no gate {gate!r} in this console", gate=gate, key=key, state=None)
-        try:
-            snapshot = lane.runtime.load(key)
-        except InvalidMessage as error:
-            return refuse(404, str(error), gate=gate, key=key, state=None)
-        if snapshot is None:
-            message = f"{gate}/{key}: no such key (nothing delivered yet)"
-            return refuse(404, message, gate=gate, key=key, state=None)
+        snapshot = _loaded(lane.runtime, key, "no such key (nothing delivered yet)", gate=gate)
+        if isinstance(snapshot, Response):
+            return snapshot
         status = lane.status(snapshot)
         value = status.to_json()
         now = console.options.clock()
@@ -119,13 +132,10 @@ def register_pages(app: Flask, console: Console) -> None:
         if lane is None:
             message = f"no pipeline {pipeline!r} in this console"
             return refuse(404, message, pipeline=pipeline, key=key, state=None)
-        try:
-            snapshot = lane.runtime.load(key)
-        except InvalidMessage as error:
-            return refuse(404, str(error), pipeline=pipeline, key=key, state=None)
-        if snapshot is None:
-            message = f"{pipeline}/{key}: no such run (no gate announced it yet)"
-            return refuse(404, message, pipeline=pipeline, key=key, state=None)
+        missing = "no such run (no gate announced it yet)"
+        snapshot = _loaded(lane.runtime, key, missing, pipeline=pipeline)
+        if isinstance(snapshot, Response):
+            return snapshot
         status = lane.status(snapshot, console.options.clock())
         value = status.to_json()
         return page(
