@@ -15,26 +15,30 @@ from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["annotate", "annotated", "count", "fields", "record", "span"]
+__all__ = ["METRICS", "annotate", "annotated", "count", "define_metric", "fields", "record", "span"]
 
 _NONE: Mapping[str, Any] = MappingProxyType({})
 _FIELDS: ContextVar[Mapping[str, Any]] = ContextVar("phaseactors_fields", default=_NONE)
 _SCOPE = "phaseactors"
 
-#: The metrics phaseactors records: name -> (kind, unit, description).
+#: The metrics phaseactors records: name -> (kind, unit, description). The kernel's are
+#: here; an actor type adds its own with :func:`define_metric`.
 METRICS: dict[str, tuple[str, str, str]] = {
     "phaseactors.deliveries": ("counter", "1", "events applied, by actor and outcome"),
     "phaseactors.attempts": ("histogram", "1", "store attempts one event took (contention)"),
     "phaseactors.publish_failures": ("counter", "1", "outbox publishes that failed"),
     "phaseactors.quarantined": ("counter", "1", "messages quarantined, by actor and reason"),
-    "phaseactors.deadlines_passed": ("counter", "1", "deadline tiers passed, by gate and tier"),
-    "phaseactors.keys_failed": ("counter", "1", "keys that entered failed, by gate and kind"),
-    "phaseactors.trigger_latency": (
-        "histogram",
-        "s",
-        "time from a key's first completion to its trigger decision",
-    ),
 }
+
+
+def define_metric(name: str, kind: str, unit: str, description: str) -> str:
+    """Add a metric to :data:`METRICS` (``kind``: ``counter`` or ``histogram``); returns its
+    name. Defining a name twice with another meaning is a programming error."""
+    if kind not in ("counter", "histogram"):
+        raise ValueError(f"metric kind must be counter or histogram, got {kind!r}")
+    if METRICS.setdefault(name, (kind, unit, description)) != (kind, unit, description):
+        raise ValueError(f"metric {name!r} is already defined as {METRICS[name]}")
+    return name
 
 
 def fields() -> Mapping[str, Any]:

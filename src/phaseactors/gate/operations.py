@@ -152,6 +152,20 @@ class GateRuntime(Runtime[GateData]):
         return self.send(key, self.migration(reason, by))
 
 
+_DEADLINES_PASSED = telemetry.define_metric(
+    "phaseactors.deadlines_passed", "counter", "1", "deadline tiers passed, by gate"
+)
+_KEYS_FAILED = telemetry.define_metric(
+    "phaseactors.keys_failed", "counter", "1", "keys that entered failed, by gate and kind"
+)
+_TRIGGER_LATENCY = telemetry.define_metric(
+    "phaseactors.trigger_latency",
+    "histogram",
+    "s",
+    "time from a key's first completion to its trigger decision",
+)
+
+
 def _observe(spec: GateSpec, delivery: Delivery[GateData], times: set[datetime]) -> None:
     """Log and count what the delivery's events (at ``times``: its own, and those it carried
     for others) did to its key: a key that failed (at ERROR: someone must look), deadlines
@@ -161,10 +175,10 @@ def _observe(spec: GateSpec, delivery: Delivery[GateData], times: set[datetime])
         if entry.at not in times:
             continue
         if entry.event == "tick":
-            telemetry.count("phaseactors.deadlines_passed", gate=spec.name)
+            telemetry.count(_DEADLINES_PASSED, gate=spec.name)
         if entry.target == "failed" and entry.source != "failed":
             kind = snapshot.data.failure_kind or "unknown"
-            telemetry.count("phaseactors.keys_failed", gate=spec.name, kind=kind)
+            telemetry.count(_KEYS_FAILED, gate=spec.name, kind=kind)
             log.error(
                 "%s/%s failed: %s",
                 spec.name,
@@ -179,4 +193,4 @@ def _observe(spec: GateSpec, delivery: Delivery[GateData], times: set[datetime])
     trigger, first = snapshot.data.trigger, snapshot.data.first_completion_at
     if trigger is not None and trigger.decided_at in times and first is not None:
         seconds = (trigger.decided_at - first).total_seconds()
-        telemetry.record("phaseactors.trigger_latency", seconds, gate=spec.name)
+        telemetry.record(_TRIGGER_LATENCY, seconds, gate=spec.name)
