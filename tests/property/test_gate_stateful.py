@@ -18,6 +18,7 @@ import pytest
 from gate_machine import MODEL_BASED, REACH, REPORTED, GateRules
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
+from zones import host_zone
 
 from phaseactors.stores import SqliteStore
 from phaseactors.stores.base import Store
@@ -90,3 +91,25 @@ def test_gate_decides_like_the_model_on_firestore() -> None:
     run_and_check_reach(
         FirestoreGateRules, settings(MODEL_BASED, max_examples=scaled(16), stateful_step_count=15)
     )
+
+
+class HostInNewYork(GateRules):
+    store_name = "memory, host zone America/New_York"
+
+
+class HostInKolkata(GateRules):
+    store_name = "memory, host zone Asia/Kolkata"
+
+
+@pytest.mark.parametrize(
+    ("machine", "zone"),
+    [(HostInNewYork, "America/New_York"), (HostInKolkata, "Asia/Kolkata")],
+    ids=["New York", "Kolkata"],
+)
+def test_gate_decides_like_the_model_whatever_the_host_zone(
+    machine: type[GateRules], zone: str
+) -> None:
+    """A rule that read a key's date or a deadline in the host's zone would pass on a UTC
+    host: the same machine with the host in the gates' own zone and in one far from it."""
+    with host_zone(zone):
+        run_and_check_reach(machine, settings(MODEL_BASED, max_examples=scaled(150)))
