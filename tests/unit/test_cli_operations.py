@@ -16,17 +16,13 @@ def run(cwd: Path, *args: str, check: bool = True):  # type: ignore[no-untyped-d
     return phaseactors(*args, "--gate", GATE, cwd=cwd, check=check)
 
 
+def report(cwd: Path, key: str = "2025-11-30", processor: str = "nbac_schedule") -> None:
+    """One processor's completion for ``key``, delivered from flags."""
+    run(cwd, "deliver", "--processor", processor, "--key", key, "--execution-id", "e1")
+
+
 def test_force_fail_rearm_are_audited_and_refusals_explain(tmp_path: Path) -> None:
-    run(
-        tmp_path,
-        "deliver",
-        "--processor",
-        "nbac_schedule",
-        "--key",
-        "2025-11-30",
-        "--execution-id",
-        "e1",
-    )
+    report(tmp_path)
     failed = as_json(
         run(tmp_path, "fail", "2025-11-30", "--reason", "bad feed", "--by", "ana", "--json")
     )
@@ -146,8 +142,7 @@ def test_a_reason_of_the_longest_allowed_length_is_taken_and_kept_whole(tmp_path
     from phaseactors.limits import MAX_REASON_LENGTH
 
     reason = "r" * MAX_REASON_LENGTH
-    key = ("deliver", "--processor", "nbac_schedule", "--key", "2025-11-30", "--execution-id")
-    run(tmp_path, *key, "e1")
+    report(tmp_path)
     failed = as_json(run(tmp_path, "fail", "2025-11-30", "--reason", reason, "--json"))
     assert failed["state"] == "failed"
     status = as_json(run(tmp_path, "status", "2025-11-30", "--json"))
@@ -171,16 +166,7 @@ def test_the_default_operator_is_the_login_name_at_this_host(tmp_path: Path) -> 
     import getpass
     import socket
 
-    run(
-        tmp_path,
-        "deliver",
-        "--processor",
-        "nbac_schedule",
-        "--key",
-        "2025-11-30",
-        "--execution-id",
-        "e1",
-    )
+    report(tmp_path)
     failed = as_json(run(tmp_path, "fail", "2025-11-30", "--reason", "bad feed", "--json"))
     assert failed["by"] == f"{getpass.getuser()}@{socket.gethostname()}"
 
@@ -203,16 +189,7 @@ def test_untrusted_text_cannot_forge_lines_or_restyle_the_terminal(tmp_path: Pat
 
 def test_stats_summarise_only_the_keys_of_the_range(tmp_path: Path) -> None:
     for day in ("2025-11-01", "2025-11-02", "2025-11-03"):
-        run(
-            tmp_path,
-            "deliver",
-            "--processor",
-            "nbac_schedule",
-            "--key",
-            day,
-            "--execution-id",
-            "e1",
-        )
+        report(tmp_path, day)
     ranged = as_json(run(tmp_path, "stats", "--from", "2025-11-02", "--to", "2025-11-03", "--json"))
     assert (ranged["keys"], ranged["completions"], ranged["states"]) == (2, 2, {"partial": 2})
     whole = as_json(run(tmp_path, "stats", "--json"))
