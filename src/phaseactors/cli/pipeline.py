@@ -17,6 +17,7 @@ from ..pipeline.operations import PipelineRuntime
 from ..pipeline.spec import PipelineSpec
 from ..pipeline.spec_loader import choose_pipeline, load_pipeline_gates
 from ..pipeline.status import STATES, PipelineStatus, pipeline_status
+from ..pipeline.status import gate_statuses as statuses_of_gates
 from ..publishers import open_publisher
 from ..stores import open_store
 from .common import EXIT_PERMANENT, EXIT_TRANSIENT, emit_json, store_url
@@ -91,12 +92,11 @@ def gate_statuses(
     spec: PipelineSpec, runtime: PipelineRuntime, key: str
 ) -> dict[str, GateStatus | None]:
     """Each gate's key as it stands now (None where the gate never saw the key)."""
-    statuses: dict[str, GateStatus | None] = {}
-    for name, gate in load_pipeline_gates(spec).items():
-        gates = GateRuntime(GateActor(gate), runtime.store, runtime.publisher)
-        snapshot = gates.load(key)
-        statuses[name] = gates.status(snapshot) if snapshot is not None else None  # pinned
-    return statuses
+    gates = {
+        name: GateRuntime(GateActor(gate), runtime.store, runtime.publisher)
+        for name, gate in load_pipeline_gates(spec).items()
+    }
+    return statuses_of_gates(gates, key)
 
 
 def run_status(args: argparse.Namespace) -> int:

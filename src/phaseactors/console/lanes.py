@@ -22,7 +22,7 @@ from ..gate.status import GateStatus
 from ..pipeline.data import PipelineData
 from ..pipeline.operations import PipelineRuntime
 from ..pipeline.status import STATES as PIPELINE_STATES
-from ..pipeline.status import PipelineStatus, pipeline_status
+from ..pipeline.status import PipelineStatus, gate_statuses, pipeline_status
 
 __all__ = ["GATE_STATES", "Cell", "GateLane", "Lane", "PipelineLane", "why_stuck"]
 
@@ -204,11 +204,8 @@ class PipelineLane:
         return self.runtime.spec.name
 
     def status(self, snapshot: Snapshot[PipelineData], now: datetime) -> PipelineStatus:
-        """The run with each gate's key as it stands now (pinned to its own definition)."""
-        gates: dict[str, GateStatus | None] = {}
-        for name, runtime in self.gates.items():
-            gate = runtime.load(snapshot.key)
-            gates[name] = runtime.status(gate) if gate is not None else None
+        """The run with each gate's key as it stands now."""
+        gates = gate_statuses(self.gates, snapshot.key)
         return pipeline_status(self.runtime.spec, snapshot, gates=gates, at=now)
 
     def _cell(self, snapshot: Snapshot[PipelineData], now: datetime) -> Cell:

@@ -14,9 +14,11 @@ from ..core.clock import Clock, utcnow
 from ..errors import ConfigurationError
 from ..gate.actor import GateActor
 from ..gate.operations import GateRuntime
+from ..gate.spec import GateSpec
 from ..gate.spec_loader import gate_files, load_spec
 from ..pipeline.actor import PipelineActor
 from ..pipeline.operations import PipelineRuntime
+from ..pipeline.spec import PipelineSpec
 from ..pipeline.spec_loader import load_pipeline, load_pipeline_gates, pipeline_files
 from ..publishers import open_publisher
 from ..stores import open_store
@@ -44,14 +46,14 @@ def discover_gates(environ: dict[str, str] | None = None) -> list[str]:
 def discover_pipelines(gates: Sequence[str]) -> list[str]:
     """The pipelines to show when none are named: every pipeline file beside the shown gates
     (or where gate files are looked up) whose gates are all among them, in name order."""
-    specs = [load_spec(name) for name in gates]
+    return [str(p.source) for p in _pipelines_beside([load_spec(name) for name in gates])]
+
+
+def _pipelines_beside(specs: Sequence[GateSpec]) -> list[PipelineSpec]:
     shown = {spec.name for spec in specs}
     directories = sorted({Path(spec.source).parent for spec in specs})
-    found = []
-    for path in pipeline_files(directories) or pipeline_files():
-        if {phase.gate for phase in load_pipeline(path).phases} <= shown:
-            found.append(str(path))
-    return found
+    pipelines = [load_pipeline(path) for path in pipeline_files(directories) or pipeline_files()]
+    return [p for p in pipelines if {phase.gate for phase in p.phases} <= shown]
 
 
 def open_console(
@@ -73,14 +75,19 @@ def open_console(
         )
     opened_publisher = open_publisher(publisher, default=publisher_default)
     opened_store = open_store(store, create=False)  # a console only shows what exists
-    lanes = {}
-    for name in gates:
-        spec = load_spec(name)
-        runtime = GateRuntime(GateActor(spec), opened_store, opened_publisher, clock=clock)
-        lanes[spec.name] = GateLane(runtime)
+    specs = [load_spec(name) for name in gates]
+    lanes = {
+        spec.name: GateLane(
+            GateRuntime(GateActor(spec), opened_store, opened_publisher, clock=clock)
+        )
+        for spec in specs
+    }
     runs = []
-    for name in discover_pipelines(gates) if pipelines is None else pipelines:
-        pipeline = load_pipeline(name)
+    if pipelines is None:
+        chosen = _pipelines_beside(specs)
+    else:
+        chosen = [load_pipeline(name) for name in pipelines]
+    for pipeline in chosen:
         gate_runtimes = {
             gate: lanes[gate].runtime
             if gate in lanes

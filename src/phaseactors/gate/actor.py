@@ -174,9 +174,9 @@ class GateActor(MachineActor[GateData]):
         return decode_gate_event(kind, document, common)
 
     def finished(self, snapshot: Snapshot[GateData]) -> bool:
-        """Whether the key's work is over: triggered and published (a store with a retention
-        lets it expire). A failed key is not: it waits for a person."""
-        return snapshot.state == "triggered" and not snapshot.outbox
+        """Whether the key's work is over: triggered (a store with a retention lets it expire
+        once its outbox is empty too). A failed key is not: it waits for a person."""
+        return snapshot.state == "triggered"
 
     def due_at(self, snapshot: Snapshot[GateData]) -> datetime | None:
         """The next deadline of an undecided key (the sweeper's index), else None."""

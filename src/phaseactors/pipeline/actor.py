@@ -73,8 +73,8 @@ class PipelineActor(MachineActor[PipelineData]):
         return decode_pipeline_event(kind, document, common)
 
     def finished(self, snapshot: Snapshot[PipelineData]) -> bool:
-        """Whether the run's work is over: done, its alerts published."""
-        return snapshot.state == "done" and not snapshot.outbox
+        """Whether the run's work is over: done."""
+        return snapshot.state == "done"
 
     def due_at(self, snapshot: Snapshot[PipelineData]) -> datetime | None:
         """When a handoff or the overall deadline not alerted yet passes, else None."""

@@ -13,12 +13,20 @@ from attrs import frozen
 from ..core.clock import format_utc
 from ..core.codec import history_json, outbox_entry_json
 from ..core.snapshot import HistoryEntry, OutboxEntry, Snapshot
+from ..gate.operations import GateRuntime
 from ..gate.status import GateStatus
 from . import conditions
 from .data import AlertRecord, LateAnnouncement, PhaseRecord, PipelineData
 from .spec import PipelineSpec
 
-__all__ = ["STATES", "HandoffView", "PhaseView", "PipelineStatus", "pipeline_status"]
+__all__ = [
+    "STATES",
+    "HandoffView",
+    "PhaseView",
+    "PipelineStatus",
+    "gate_statuses",
+    "pipeline_status",
+]
 
 #: Every state of a pipeline run, in the order of its life.
 STATES = ("waiting", "running", "stalled", "failed", "done")
@@ -160,6 +168,16 @@ class PipelineStatus:
             "pending_outbox": [outbox_entry_json(e) for e in self.pending_outbox],
             "history": [history_json(h) for h in self.history],
         }
+
+
+def gate_statuses(gates: Mapping[str, GateRuntime], key: str) -> dict[str, GateStatus | None]:
+    """Each gate's ``key`` as it stands now, read through the gate's runtime (so pinned to the
+    definition the key decides by); None where the gate never saw the key."""
+    statuses: dict[str, GateStatus | None] = {}
+    for name, runtime in gates.items():
+        snapshot = runtime.load(key)
+        statuses[name] = runtime.status(snapshot) if snapshot is not None else None
+    return statuses
 
 
 def pipeline_status(
